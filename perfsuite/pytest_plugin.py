@@ -1,0 +1,164 @@
+"""The pytest plugin: options, fixtures, the run header and the machine_info stamp.
+
+Loaded by the repository's root ``conftest.py``. Options are validated when pytest
+configures, so a bad value is a usage error before anything is built.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from perfsuite.backends.base import Backend
+from perfsuite.backends.registry import BACKENDS, parse_backend_ids
+from perfsuite.config import FULL_PROFILE, QUICK_PROFILE, SuiteConfig, default_cache_dir, default_threads, parse_threads
+from perfsuite.environment import library_versions
+from perfsuite.errors import InvalidOptionError, PerfsuiteError
+from perfsuite.measure import PhaseBenchmark
+from perfsuite.models.spec import DEFAULT_MODEL, ModelSpec
+from perfsuite.prompts import Prompt
+from perfsuite.session import PerfSession
+
+SESSION_KEY = pytest.StashKey[PerfSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("perfsuite", "llm-perfsuite benchmarks")
+    group.addoption(
+        "--perf-model",
+        default=os.environ.get("PERFSUITE_MODEL", DEFAULT_MODEL),
+        help="model to benchmark: a hub id, a save_pretrained() directory or synthetic:distilgpt2 "
+        f"(default: $PERFSUITE_MODEL or {DEFAULT_MODEL}, which falls back to synthetic:distilgpt2 offline)",
+    )
+    group.addoption(
+        "--perf-backends",
+        default=os.environ.get("PERFSUITE_BACKENDS", "all"),
+        help=f"comma-separated backend ids to run: {', '.join(BACKENDS)}, or all (default: $PERFSUITE_BACKENDS or all)",
+    )
+    group.addoption(
+        "--perf-quick",
+        action="store_true",
+        default=os.environ.get("PERFSUITE_QUICK", "") == "1",
+        help="quick profile for smoke runs: fewer prompt lengths, new tokens and rounds (or PERFSUITE_QUICK=1)",
+    )
+    group.addoption(
+        "--perf-threads",
+        default=os.environ.get("PERFSUITE_THREADS"),
+        help="intra-op threads for every runtime (default: $PERFSUITE_THREADS or the physical core count)",
+    )
+    group.addoption(
+        "--perf-cache-dir",
+        default=None,
+        help="folder for exported models (default: $PERFSUITE_CACHE_DIR or ~/.cache/perfsuite)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        suite_config = _suite_config(config)
+    except InvalidOptionError as error:
+        raise pytest.UsageError(str(error)) from None
+
+    config.stash[SESSION_KEY] = PerfSession(suite_config)
+
+
+def _suite_config(config: pytest.Config) -> SuiteConfig:
+    threads = config.getoption("--perf-threads")
+    cache_dir = config.getoption("--perf-cache-dir")
+    return SuiteConfig(
+        model=ModelSpec.parse(config.getoption("--perf-model")),
+        backends=parse_backend_ids(config.getoption("--perf-backends")),
+        profile=QUICK_PROFILE if config.getoption("--perf-quick") else FULL_PROFILE,
+        threads=parse_threads(threads) if threads else default_threads(),
+        cache_dir=Path(cache_dir).expanduser() if cache_dir else default_cache_dir(),
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    suite_config = config.stash[SESSION_KEY].config
+    profile = suite_config.profile
+    return [
+        f"perfsuite: model {suite_config.model}, backends {', '.join(suite_config.backends)}, "
+        f"threads {suite_config.threads}",
+        f"perfsuite: {profile.name} profile: prompts {list(profile.prompt_lengths)} tokens, "
+        f"{profile.new_tokens} new tokens, {profile.generate_rounds} generate rounds",
+    ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    suite_config = metafunc.config.stash[SESSION_KEY].config
+
+    if "perf_backend" in metafunc.fixturenames:
+        metafunc.parametrize("perf_backend", suite_config.backends, indirect=True, scope="session")
+
+    if "prompt_length" in metafunc.fixturenames:
+        metafunc.parametrize("prompt_length", suite_config.profile.prompt_lengths, scope="session")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Load the model once benchmarks are collected and show what was loaded, before any timing."""
+    uses_model = any(
+        "perf_model" in getattr(item, "fixturenames", ()) or "perf_backend" in getattr(item, "fixturenames", ())
+        for item in session.items
+    )
+    if not uses_model:
+        return
+
+    perf_session = session.config.stash[SESSION_KEY]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    info = perf_session.model().info
+    if reporter is not None:
+        reporter.write_line(f"perfsuite model: {info.describe()}")
+
+
+@pytest.fixture(scope="session")
+def perf_session(request: pytest.FixtureRequest) -> PerfSession:
+    """The run's PerfSession: configuration, model and backend cache."""
+    return request.config.stash[SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def perf_config(perf_session: PerfSession) -> SuiteConfig:
+    return perf_session.config
+
+
+@pytest.fixture(scope="session")
+def perf_model(perf_session: PerfSession):
+    return perf_session.model()
+
+
+@pytest.fixture(scope="session")
+def perf_backend(request: pytest.FixtureRequest, perf_session: PerfSession) -> Backend:
+    """The backend named by the test's parameter, built once per run; a build failure fails its tests."""
+    try:
+        return perf_session.backend(request.param)
+    except PerfsuiteError as error:
+        pytest.fail(f"backend {request.param} could not be built: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def prompt(perf_session: PerfSession, prompt_length: int) -> Prompt:
+    """A real-text prompt of exactly ``prompt_length`` tokens."""
+    return perf_session.prompt(prompt_length)
+
+
+@pytest.fixture
+def phase_benchmark(benchmark, perf_backend: Backend, perf_session: PerfSession) -> Iterator[PhaseBenchmark]:
+    """pytest-benchmark's ``benchmark`` fixture with fixed rounds and perfsuite's extra_info."""
+    yield PhaseBenchmark(benchmark, perf_backend, perf_session.config.profile, perf_session.run_record())
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Stamp every saved run with the model, its fingerprint, threads and library versions."""
+    perf_session = config.stash.get(SESSION_KEY, None)
+    if perf_session is None:
+        return
+
+    machine_info["perfsuite"] = {
+        **perf_session.run_record(),
+        "backends": list(perf_session.config.backends),
+        "versions": library_versions(),
+    }
