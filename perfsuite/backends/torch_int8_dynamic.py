@@ -60,7 +60,7 @@ def quantize_dynamic_int8(model: GPT2LMHeadModel) -> nn.Module:
     # NOTE: torch.ao.quantization warns that it will be removed; torchao's quantize_() with
     # Int8DynamicActivationInt8WeightConfig replaces it. pyproject.toml pins a torch range where it works.
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization.*", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r".*(torch\.ao\.quantization|quantized tensor creation).*")
         quantized = torch.ao.quantization.quantize_dynamic(converted, {nn.Linear}, dtype=torch.qint8)
 
     return quantized

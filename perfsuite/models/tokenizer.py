@@ -10,7 +10,11 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from importlib.resources.abc import Traversable
+
+try:
+    from importlib.resources.abc import Traversable
+except ImportError:  # Python 3.10 has Traversable only in importlib.abc.
+    from importlib.abc import Traversable
 
 from transformers import GPT2TokenizerFast, PreTrainedTokenizerFast
 

@@ -1,0 +1,32 @@
+"""Shared fixtures: tiny models saved and built by the tests themselves, never downloaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from perfsuite.backends.base import BackendSettings
+from perfsuite.models.source import LoadedModel, load_model
+from perfsuite.models.spec import ModelSpec
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> LoadedModel:
+    """The synthetic 2-layer GPT-2 with the real GPT-2 vocabulary."""
+    return load_model(ModelSpec.parse("synthetic:tiny"))
+
+
+@pytest.fixture(scope="session")
+def export_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ONNX export cache: $PERFSUITE_CACHE_DIR when set, so CI exports each model once."""
+    configured = os.environ.get("PERFSUITE_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return tmp_path_factory.mktemp("perfsuite-cache")
+
+
+@pytest.fixture(scope="session")
+def backend_settings(export_cache_dir: Path) -> BackendSettings:
+    return BackendSettings(threads=2, cache_dir=export_cache_dir)
