@@ -109,7 +109,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     perf_session = session.config.stash[SESSION_KEY]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    info = perf_session.model().info
+    try:
+        info = perf_session.model().info
+    except PerfsuiteError as error:
+        pytest.exit(f"perfsuite: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
     if reporter is not None:
         reporter.write_line(f"perfsuite model: {info.describe()}")
 
@@ -152,13 +155,20 @@ def phase_benchmark(benchmark, perf_backend: Backend, perf_session: PerfSession)
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    """Stamp every saved run with the model, its fingerprint, threads and library versions."""
+    """Stamp every saved run with the requested model, threads, profile and library versions.
+
+    pytest-benchmark compares this stamp before the model is loaded, so it holds only what
+    the options fix; the loaded model's source and fingerprint go into each benchmark's extra_info.
+    """
     perf_session = config.stash.get(SESSION_KEY, None)
     if perf_session is None:
         return
 
+    suite_config = perf_session.config
     machine_info["perfsuite"] = {
-        **perf_session.run_record(),
-        "backends": list(perf_session.config.backends),
+        "model": str(suite_config.model),
+        "backends": list(suite_config.backends),
+        "threads": suite_config.threads,
+        "profile": suite_config.profile.name,
         "versions": library_versions(),
     }
