@@ -6,6 +6,7 @@ configures, so a bad value is a usage error before anything is built.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,28 @@ from perfsuite.prompts import Prompt
 from perfsuite.session import PerfSession
 
 SESSION_KEY = pytest.StashKey[PerfSession]()
+PROGRESS_KEY = pytest.StashKey[logging.Handler]()
+
+
+class TerminalProgressHandler(logging.Handler):
+    """Shows perfsuite's INFO progress (model build, ONNX export) on the terminal while pytest runs."""
+
+    def __init__(self, reporter, capture_manager) -> None:
+        super().__init__(level=logging.INFO)
+        self.reporter = reporter
+        self.capture_manager = capture_manager
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Backends are built inside fixture setup, where pytest captures output; write past it.
+        if self.capture_manager is None:
+            self._write(record)
+            return
+        with self.capture_manager.global_and_fixture_disabled():
+            self._write(record)
+
+    def _write(self, record: logging.LogRecord) -> None:
+        self.reporter.ensure_newline()
+        self.reporter.write_line(f"perfsuite: {record.getMessage()}")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +86,26 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
 
     config.stash[SESSION_KEY] = PerfSession(suite_config)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Route perfsuite's progress logs to the terminal; the reporter exists from session start."""
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or config.getoption("verbose") < 0:
+        return
+
+    handler = TerminalProgressHandler(reporter, config.pluginmanager.get_plugin("capturemanager"))
+    package_logger = logging.getLogger("perfsuite")
+    package_logger.addHandler(handler)
+    package_logger.setLevel(min(package_logger.getEffectiveLevel(), logging.INFO))
+    config.stash[PROGRESS_KEY] = handler
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    handler = config.stash.get(PROGRESS_KEY, None)
+    if handler is not None:
+        logging.getLogger("perfsuite").removeHandler(handler)
 
 
 def _suite_config(config: pytest.Config) -> SuiteConfig:
@@ -113,6 +156,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         info = perf_session.model().info
     except PerfsuiteError as error:
         pytest.exit(f"perfsuite: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
+
     if reporter is not None:
         reporter.write_line(f"perfsuite model: {info.describe()}")
 

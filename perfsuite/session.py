@@ -41,7 +41,7 @@ class PerfSession:
             started = time.perf_counter()
             self._model = load_model(self.config.model)
             self.build_seconds["model"] = time.perf_counter() - started
-            logger.info("Model ready: %s", self._model.info.describe())
+            logger.debug("Model ready: %s", self._model.info.describe())
         return self._model
 
     def prompt(self, n_tokens: int) -> Prompt:

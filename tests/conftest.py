@@ -30,3 +30,9 @@ def export_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def backend_settings(export_cache_dir: Path) -> BackendSettings:
     return BackendSettings(threads=2, cache_dir=export_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def distilgpt2_model() -> LoadedModel:
+    """The synthetic model with distilgpt2's geometry, shared by the tests that need full size."""
+    return load_model(ModelSpec.parse("synthetic:distilgpt2"))

@@ -17,8 +17,6 @@ from perfsuite.backends.torch_int8_dynamic import (
     quantize_dynamic_int8,
 )
 from perfsuite.errors import PromptTooLongError
-from perfsuite.models.source import load_model
-from perfsuite.models.spec import ModelSpec
 from perfsuite.prompts import make_prompt
 
 
@@ -150,10 +148,8 @@ def test_int8_logits_close_to_fp32(int8_backend, fp32_backend, prompt_ids):
     assert np.corrcoef(int8_logits.ravel(), fp32_logits.ravel())[0, 1] > 0.99
 
 
-def test_int8_distilgpt2_covers_25_modules():
-    distilgpt2 = load_model(ModelSpec.parse("synthetic:distilgpt2")).model
-
-    quantized = quantize_dynamic_int8(distilgpt2)
+def test_int8_distilgpt2_covers_25_modules(distilgpt2_model):
+    quantized = quantize_dynamic_int8(distilgpt2_model.model)
 
     assert count_int8_modules(quantized) == 25
     assert not any(isinstance(module, Conv1D) for module in quantized.modules())
