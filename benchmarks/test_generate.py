@@ -1,12 +1,21 @@
-"""Full generation latency: prefill plus greedy decoding of exactly N new tokens with the KV cache."""
+"""Generation: prefill plus greedy decoding of exactly N new tokens with the KV cache.
+
+Each round is one generation; time to first token, per-token decode latency and decode
+throughput are read from timestamps taken inside that same run.
+"""
 
 from perfsuite.measure import Phase, Work
 
 
-def test_generate(phase_benchmark, perf_backend, perf_config, prompt):
-    new_tokens = perf_config.profile.new_tokens
-    work = Work(Phase.GENERATE, prompt_tokens=prompt.n_tokens, new_tokens=new_tokens)
+def test_generate(phase_benchmark, perf_backend, perf_threads, generate_prompt, new_tokens, batch_size):
+    work = Work(
+        Phase.GENERATE,
+        prompt_tokens=generate_prompt.n_tokens,
+        threads=perf_threads,
+        new_tokens=new_tokens,
+        batch_size=batch_size,
+    )
 
-    generated = phase_benchmark(work, perf_backend.generate, prompt.as_batch(), new_tokens)
+    generated = phase_benchmark.generate(work, generate_prompt.as_batch(batch_size))
 
-    assert generated.shape == (1, new_tokens)
+    assert generated.shape == (batch_size, new_tokens)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import enum
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from perfsuite.backends.base import Backend
+from perfsuite.bandwidth import DecodeBound
 from perfsuite.config import Profile
-from perfsuite.environment import library_versions
+
+if TYPE_CHECKING:
+    from perfsuite.session import PerfSession
+from perfsuite.stability import StabilityLimits, UnstableResultWarning, perf_counter_resolution, stability_problems
+from perfsuite.timing import GenerationTiming, median, percentile
 
 
 class Phase(enum.Enum):
@@ -26,6 +34,7 @@ class Work:
 
     phase: Phase
     prompt_tokens: int
+    threads: int
     new_tokens: int = 0
     batch_size: int = 1
 
@@ -34,8 +43,8 @@ class Work:
         label = f"{self.phase.value}: prompt {self.prompt_tokens}"
         if self.new_tokens:
             label += f", new {self.new_tokens}"
-        if self.batch_size != 1:
-            label += f", batch {self.batch_size}"
+        if self.phase is not Phase.TOKENIZE:
+            label += f", batch {self.batch_size}, threads {self.threads}"
         return label
 
     def counted_tokens(self) -> tuple[int, str]:
@@ -54,32 +63,102 @@ def rounds_for(profile: Profile, phase: Phase) -> int:
     }[phase]
 
 
+def metric(unit: str, direction: str, values: list[float]) -> dict[str, object]:
+    """Return one entry of ``extra_info["metrics"]``: per-round values and which direction is better."""
+    return {"unit": unit, "direction": direction, "values": values}
+
+
+def generation_metrics(timings: list[GenerationTiming], batch_size: int) -> dict[str, object]:
+    """Return per-round time to first token, per-token decode latency and decode throughput."""
+    metrics: dict[str, object] = {
+        "time_to_first_token_s": metric("s", "lower", [timing.time_to_first_token_s for timing in timings]),
+    }
+
+    if any(timing.decode_steps_s for timing in timings):
+        metrics["decode_token_s"] = metric("s", "lower", [median(timing.decode_steps_s) for timing in timings])
+        metrics["decode_tokens_per_second"] = metric(
+            "tokens/s", "higher", [batch_size * timing.decode_tokens_per_second for timing in timings]
+        )
+    return metrics
+
+
+def decode_percentiles(timings: list[GenerationTiming]) -> dict[str, float] | None:
+    """Return p50/p90/p99 of per-token decode latency over every step of every timed round."""
+    steps = [step for timing in timings for step in timing.decode_steps_s]
+    if not steps:
+        return None
+    return {name: percentile(steps, fraction) for name, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}
+
+
 class PhaseBenchmark:
     """Wraps pytest-benchmark's ``benchmark`` fixture for one backend.
 
-    Every call runs a fixed number of rounds of one iteration each, after the profile's
-    warmup rounds (excluded from the statistics), and fills ``extra_info``.
+    Every call runs the profile's warmup rounds (excluded from the statistics, their
+    count recorded) and then a fixed number of rounds of one iteration each, all doing
+    the same work; it fills ``extra_info`` and warns when the rounds look unstable.
     """
 
-    def __init__(self, benchmark: Any, backend: Backend, profile: Profile, run_record: dict[str, object]) -> None:
+    def __init__(self, benchmark: Any, backend: Backend, session: PerfSession) -> None:
         self.benchmark = benchmark
         self.backend = backend
-        self.profile = profile
-        self.run_record = run_record
+        self.session = session
+        self.profile = session.config.profile
 
     def __call__(self, work: Work, function: Callable[..., Any], *args: Any) -> Any:
         """Time ``function(*args)`` as ``work`` and return its last result."""
-        rounds = rounds_for(self.profile, work.phase)
-        self.benchmark.group = work.group()
-
-        result = self.benchmark.pedantic(
-            function, args=args, rounds=rounds, warmup_rounds=self.profile.warmup_rounds, iterations=1
-        )
-
-        self.benchmark.extra_info.update(self._extra_info(work, rounds))
+        result = self._run(work, function, args)
+        self._finish(work, self._extra_info(work))
         return result
 
-    def _extra_info(self, work: Work, rounds: int) -> dict[str, object]:
+    def generate(self, work: Work, input_ids: np.ndarray) -> np.ndarray:
+        """Time ``backend.generate`` as ``work`` and record its phases from the same runs."""
+        timings: list[GenerationTiming] = []
+
+        def generate_once(ids: np.ndarray, new_tokens: int) -> np.ndarray:
+            tokens, timing = self.backend.generate_timed(ids, new_tokens)
+            timings.append(timing)
+            return tokens
+
+        result = self._run(work, generate_once, (input_ids, work.new_tokens))
+
+        timed = timings[self.profile.warmup_rounds:]
+        extra_info = self._extra_info(work)
+        extra_info["metrics"] = generation_metrics(timed, work.batch_size)
+        extra_info["decode_token_percentiles_s"] = decode_percentiles(timed)
+        extra_info["decode_bound"] = self._decode_bound(extra_info["decode_token_percentiles_s"], work)
+        self._finish(work, extra_info)
+        return result
+
+    def _decode_bound(self, percentiles: dict[str, float] | None, work: Work) -> dict[str, float] | None:
+        weight_bytes = self.session.weight_bytes_per_token(self.backend)
+        if percentiles is None or weight_bytes is None:
+            return None
+
+        bound = DecodeBound(weight_bytes, self.session.memory_bandwidth(), percentiles["p50"])
+        return {
+            "weight_bytes": weight_bytes,
+            "bandwidth_bytes_per_s": bound.bandwidth_bytes_per_s,
+            "bound_step_s": bound.bound_step_s,
+            "fraction_of_bound": bound.fraction_of_bound,
+        }
+
+    def _finish(self, work: Work, extra_info: dict[str, object]) -> None:
+        self.benchmark.extra_info.update(extra_info)
+        self.session.record_result(work, self.backend, extra_info)
+        self._warn_if_unstable()
+
+    def _run(self, work: Work, function: Callable[..., Any], args: tuple) -> Any:
+        self.benchmark.group = work.group()
+        self.backend.activate()
+        return self.benchmark.pedantic(
+            function,
+            args=args,
+            rounds=rounds_for(self.profile, work.phase),
+            warmup_rounds=self.profile.warmup_rounds,
+            iterations=1,
+        )
+
+    def _extra_info(self, work: Work) -> dict[str, object]:
         tokens, counted = work.counted_tokens()
         info: dict[str, object] = {
             "backend": self.backend.backend_id,
@@ -87,23 +166,29 @@ class PhaseBenchmark:
             "prompt_tokens": work.prompt_tokens,
             "new_tokens": work.new_tokens,
             "batch_size": work.batch_size,
-            "rounds": rounds,
+            "threads": work.threads,
+            "rounds": rounds_for(self.profile, work.phase),
             "warmup_rounds": self.profile.warmup_rounds,
             "profile": self.profile.name,
             "tokens_counted": counted,
             "backend_settings": self.backend.details(),
-            "versions": library_versions(),
-            **self.run_record,
+            **self.session.run_record(),
         }
 
-        median = self._median_seconds()
-        if median:
-            info["tokens_per_second"] = round(tokens / median, 2)
+        rounds = self._rounds_s()
+        if rounds:
+            info["median_s"] = median(rounds)
+            info["tokens_per_second"] = round(tokens / median(rounds), 2)
         return info
 
-    def _median_seconds(self) -> float | None:
+    def _rounds_s(self) -> list[float]:
         # With --benchmark-disable, pytest-benchmark runs the function once and keeps no statistics.
         stats = getattr(self.benchmark, "stats", None)
         if stats is None:
-            return None
-        return stats.stats.median
+            return []
+        return list(stats.stats.data)
+
+    def _warn_if_unstable(self) -> None:
+        limits = StabilityLimits(timer_resolution_s=perf_counter_resolution())
+        for problem in stability_problems(self._rounds_s(), limits):
+            warnings.warn(UnstableResultWarning(f"{self.benchmark.name}: {problem}"), stacklevel=3)

@@ -1,4 +1,4 @@
-"""The pytest plugin: options, fixtures, the run header and the machine_info stamp.
+"""The pytest plugin: options, fixtures, the run header, the summary and the machine_info stamp.
 
 Loaded by the repository's root ``conftest.py``. Options are validated when pytest
 configures, so a bad value is a usage error before anything is built.
@@ -8,23 +8,39 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from perfsuite.backends.base import Backend
 from perfsuite.backends.registry import BACKENDS, parse_backend_ids
-from perfsuite.config import FULL_PROFILE, QUICK_PROFILE, SuiteConfig, default_cache_dir, default_threads, parse_threads
-from perfsuite.environment import library_versions
+from perfsuite.config import (
+    FULL_PROFILE,
+    QUICK_PROFILE,
+    SuiteConfig,
+    Sweeps,
+    default_cache_dir,
+    default_thread_counts,
+    parse_int_list,
+)
+from perfsuite.environment import collect_environment
 from perfsuite.errors import InvalidOptionError, PerfsuiteError
 from perfsuite.measure import PhaseBenchmark
 from perfsuite.models.spec import DEFAULT_MODEL, ModelSpec
 from perfsuite.prompts import Prompt
+from perfsuite.report.summary import summary_lines
 from perfsuite.session import PerfSession
 
 SESSION_KEY = pytest.StashKey[PerfSession]()
 PROGRESS_KEY = pytest.StashKey[logging.Handler]()
+
+# Sweep options: option name, environment variable, the Sweeps field, help text.
+SWEEP_OPTIONS = (
+    ("--perf-prompt-lengths", "PERFSUITE_PROMPT_LENGTHS", "prompt_lengths", "prompt tokens for tokenize and first token"),
+    ("--perf-generate-prompt-lengths", "PERFSUITE_GENERATE_PROMPT_LENGTHS", "generate_prompt_lengths", "prompt tokens for generate"),
+    ("--perf-new-tokens", "PERFSUITE_NEW_TOKENS", "new_tokens", "new tokens per generation"),
+    ("--perf-batch-sizes", "PERFSUITE_BATCH_SIZES", "batch_sizes", "sequences per batch for generate"),
+)
 
 
 class TerminalProgressHandler(logging.Handler):
@@ -65,13 +81,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--perf-quick",
         action="store_true",
         default=os.environ.get("PERFSUITE_QUICK", "") == "1",
-        help="quick profile for smoke runs: fewer prompt lengths, new tokens and rounds (or PERFSUITE_QUICK=1)",
+        help="quick profile for smoke runs: one prompt length, 8 new tokens, 3 rounds (or PERFSUITE_QUICK=1)",
     )
     group.addoption(
         "--perf-threads",
         default=os.environ.get("PERFSUITE_THREADS"),
-        help="intra-op threads for every runtime (default: $PERFSUITE_THREADS or the physical core count)",
+        help="comma-separated intra-op thread counts, applied to torch and onnxruntime alike "
+        "(default: $PERFSUITE_THREADS or 1 and the physical core count; the quick profile uses the core count)",
     )
+    for option, variable, field, meaning in SWEEP_OPTIONS:
+        group.addoption(
+            option,
+            default=os.environ.get(variable),
+            help=f"comma-separated {meaning} (default: ${variable} or the profile's values)",
+        )
     group.addoption(
         "--perf-cache-dir",
         default=None,
@@ -86,6 +109,34 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
 
     config.stash[SESSION_KEY] = PerfSession(suite_config)
+
+
+def _suite_config(config: pytest.Config) -> SuiteConfig:
+    profile = QUICK_PROFILE if config.getoption("--perf-quick") else FULL_PROFILE
+    cache_dir = config.getoption("--perf-cache-dir")
+    return SuiteConfig(
+        model=ModelSpec.parse(config.getoption("--perf-model")),
+        backends=parse_backend_ids(config.getoption("--perf-backends")),
+        profile=profile,
+        sweeps=_sweeps(config, profile),
+        cache_dir=Path(cache_dir).expanduser() if cache_dir else default_cache_dir(),
+    )
+
+
+def _sweeps(config: pytest.Config, profile) -> Sweeps:
+    values = {}
+    for option, _, field, _ in SWEEP_OPTIONS:
+        text = config.getoption(option)
+        values[field] = parse_int_list(text, option) if text else getattr(profile, field)
+
+    threads = config.getoption("--perf-threads")
+    if threads:
+        values["thread_counts"] = parse_int_list(threads, "--perf-threads")
+    elif profile is QUICK_PROFILE:
+        values["thread_counts"] = (max(default_thread_counts()),)
+    else:
+        values["thread_counts"] = default_thread_counts()
+    return Sweeps(**values)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -108,45 +159,43 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         logging.getLogger("perfsuite").removeHandler(handler)
 
 
-def _suite_config(config: pytest.Config) -> SuiteConfig:
-    threads = config.getoption("--perf-threads")
-    cache_dir = config.getoption("--perf-cache-dir")
-    return SuiteConfig(
-        model=ModelSpec.parse(config.getoption("--perf-model")),
-        backends=parse_backend_ids(config.getoption("--perf-backends")),
-        profile=QUICK_PROFILE if config.getoption("--perf-quick") else FULL_PROFILE,
-        threads=parse_threads(threads) if threads else default_threads(),
-        cache_dir=Path(cache_dir).expanduser() if cache_dir else default_cache_dir(),
-    )
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     suite_config = config.stash[SESSION_KEY].config
-    profile = suite_config.profile
-    return [
-        f"perfsuite: model {suite_config.model}, backends {', '.join(suite_config.backends)}, "
-        f"threads {suite_config.threads}",
-        f"perfsuite: {profile.name} profile: prompts {list(profile.prompt_lengths)} tokens, "
-        f"{profile.new_tokens} new tokens, {profile.generate_rounds} generate rounds",
+    sweeps = suite_config.sweeps
+    lines = [
+        f"perfsuite: model {suite_config.model}, backends {', '.join(suite_config.backends)}",
+        f"perfsuite: {suite_config.profile.name} profile: prompts {list(sweeps.prompt_lengths)}, "
+        f"generate prompts {list(sweeps.generate_prompt_lengths)}, new tokens {list(sweeps.new_tokens)}, "
+        f"batch sizes {list(sweeps.batch_sizes)}, threads {list(sweeps.thread_counts)}",
     ]
+    return lines + [f"perfsuite: {line}" for line in collect_environment().header_lines()]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    suite_config = metafunc.config.stash[SESSION_KEY].config
+    sweeps = metafunc.config.stash[SESSION_KEY].config.sweeps
+    backends = metafunc.config.stash[SESSION_KEY].config.backends
+    parameters = {
+        "perf_backend": backends,
+        "perf_threads": sweeps.thread_counts,
+        "prompt_length": sweeps.prompt_lengths,
+        "generate_prompt_length": sweeps.generate_prompt_lengths,
+        "new_tokens": sweeps.new_tokens,
+        "batch_size": sweeps.batch_sizes,
+    }
+    id_prefixes = {"perf_threads": "t", "batch_size": "b", "new_tokens": "n", "generate_prompt_length": "p", "prompt_length": "p"}
 
-    if "perf_backend" in metafunc.fixturenames:
-        metafunc.parametrize("perf_backend", suite_config.backends, indirect=True, scope="session")
-
-    if "prompt_length" in metafunc.fixturenames:
-        metafunc.parametrize("prompt_length", suite_config.profile.prompt_lengths, scope="session")
+    for name, values in parameters.items():
+        if name not in metafunc.fixturenames:
+            continue
+        prefix = id_prefixes.get(name, "")
+        metafunc.parametrize(
+            name, values, indirect=name == "perf_backend", scope="session", ids=[f"{prefix}{value}" for value in values]
+        )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Load the model once benchmarks are collected and show what was loaded, before any timing."""
-    uses_model = any(
-        "perf_model" in getattr(item, "fixturenames", ()) or "perf_backend" in getattr(item, "fixturenames", ())
-        for item in session.items
-    )
+    uses_model = any("perf_backend" in getattr(item, "fixturenames", ()) for item in session.items)
     if not uses_model:
         return
 
@@ -159,6 +208,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     if reporter is not None:
         reporter.write_line(f"perfsuite model: {info.describe()}")
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    perf_session = config.stash.get(SESSION_KEY, None)
+    if perf_session is None or not perf_session.results:
+        return
+
+    terminalreporter.write_sep("=", "perfsuite summary")
+    for line in summary_lines(perf_session):
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -178,10 +237,10 @@ def perf_model(perf_session: PerfSession):
 
 
 @pytest.fixture(scope="session")
-def perf_backend(request: pytest.FixtureRequest, perf_session: PerfSession) -> Backend:
-    """The backend named by the test's parameter, built once per run; a build failure fails its tests."""
+def perf_backend(request: pytest.FixtureRequest, perf_session: PerfSession, perf_threads: int) -> Backend:
+    """The backend named by the test's parameter, built once per run and thread count; a build failure fails its tests."""
     try:
-        return perf_session.backend(request.param)
+        return perf_session.backend(request.param, perf_threads)
     except PerfsuiteError as error:
         pytest.fail(f"backend {request.param} could not be built: {error}", pytrace=False)
 
@@ -192,14 +251,20 @@ def prompt(perf_session: PerfSession, prompt_length: int) -> Prompt:
     return perf_session.prompt(prompt_length)
 
 
+@pytest.fixture(scope="session")
+def generate_prompt(perf_session: PerfSession, generate_prompt_length: int) -> Prompt:
+    """A real-text prompt of exactly ``generate_prompt_length`` tokens, for generation."""
+    return perf_session.prompt(generate_prompt_length)
+
+
 @pytest.fixture
-def phase_benchmark(benchmark, perf_backend: Backend, perf_session: PerfSession) -> Iterator[PhaseBenchmark]:
-    """pytest-benchmark's ``benchmark`` fixture with fixed rounds and perfsuite's extra_info."""
-    yield PhaseBenchmark(benchmark, perf_backend, perf_session.config.profile, perf_session.run_record())
+def phase_benchmark(benchmark, perf_backend: Backend, perf_session: PerfSession) -> PhaseBenchmark:
+    """pytest-benchmark's ``benchmark`` fixture with fixed rounds, phase metrics and perfsuite's extra_info."""
+    return PhaseBenchmark(benchmark, perf_backend, perf_session)
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    """Stamp every saved run with the requested model, threads, profile and library versions.
+    """Stamp every saved run with the requested model, sweeps, profile and environment.
 
     pytest-benchmark compares this stamp before the model is loaded, so it holds only what
     the options fix; the loaded model's source and fingerprint go into each benchmark's extra_info.
@@ -212,7 +277,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["perfsuite"] = {
         "model": str(suite_config.model),
         "backends": list(suite_config.backends),
-        "threads": suite_config.threads,
+        "thread_counts": list(suite_config.sweeps.thread_counts),
         "profile": suite_config.profile.name,
-        "versions": library_versions(),
+        "environment": collect_environment().to_record(include_commit=False),
     }

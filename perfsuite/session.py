@@ -4,17 +4,59 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import torch
 
 from perfsuite.backends.base import Backend, BackendSettings
 from perfsuite.backends.registry import BACKENDS
+from perfsuite.bandwidth import measure_memory_bandwidth
+from perfsuite.environment import collect_environment
 from perfsuite.config import SuiteConfig
 from perfsuite.errors import BackendUnavailableError, PerfsuiteError
 from perfsuite.models.source import LoadedModel, load_model
 from perfsuite.prompts import Prompt, make_prompt
+from perfsuite.timing import measure_clock_overhead
 
 logger = logging.getLogger(__name__)
+
+# The timing code may add at most this share of the fastest measured call.
+OVERHEAD_LIMIT = 0.01
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """One finished benchmark, kept for the terminal summary."""
+
+    backend_id: str
+    work: object
+    extra_info: dict[str, object]
+
+
+def harness_overhead_notes(results: list[BenchmarkResult], clock_cost_s: float | None = None) -> list[str]:
+    """Return a line with the timing code's cost per measured call as a share of the fastest benchmark.
+
+    pytest-benchmark reads the clock twice per round; generation reads it once more per token.
+    """
+    medians = [(result, result.extra_info.get("median_s")) for result in results]
+    medians = [(result, median_s) for result, median_s in medians if isinstance(median_s, float) and median_s > 0]
+    if not medians:
+        return []
+
+    cost = measure_clock_overhead() if clock_cost_s is None else clock_cost_s
+    shares = []
+    for result, median_s in medians:
+        reads = 2 + (result.extra_info["new_tokens"] + 1 if result.extra_info["phase"] == "generate" else 0)
+        shares.append((reads * cost / median_s, result, median_s))
+
+    share, result, median_s = max(shares, key=lambda entry: entry[0])
+    line = (
+        f"Harness overhead: {cost * 1e9:.0f} ns per clock read; at most {share:.3%} of a measured call "
+        f"({result.extra_info['phase']} on {result.backend_id}, median {median_s * 1e3:.3f} ms)"
+    )
+    if share >= OVERHEAD_LIMIT:
+        line = "NOTE: " + line + f", above the {OVERHEAD_LIMIT:.0%} limit; time longer work per round."
+    return [line]
 
 
 class PerfSession:
@@ -27,9 +69,13 @@ class PerfSession:
     def __init__(self, config: SuiteConfig) -> None:
         self.config = config
         self._model: LoadedModel | None = None
-        self._backends: dict[str, Backend | PerfsuiteError] = {}
+        self._backends: dict[tuple[str, int], Backend | PerfsuiteError] = {}
         self._prompts: dict[int, Prompt] = {}
         self.build_seconds: dict[str, float] = {}
+        self.results: list[BenchmarkResult] = []
+        self._bandwidth: float | None = None
+        self._weight_bytes: dict[str, int | None] = {}
+        self._extras: dict[str, dict[str, object]] = {}
 
     @property
     def model_loaded(self) -> bool:
@@ -37,7 +83,7 @@ class PerfSession:
 
     def model(self) -> LoadedModel:
         if self._model is None:
-            torch.set_num_threads(self.config.threads)
+            torch.set_num_threads(self.config.max_threads)
             started = time.perf_counter()
             self._model = load_model(self.config.model)
             self.build_seconds["model"] = time.perf_counter() - started
@@ -49,30 +95,68 @@ class PerfSession:
             self._prompts[n_tokens] = make_prompt(self.model().tokenizer, n_tokens)
         return self._prompts[n_tokens]
 
-    def backend(self, backend_id: str) -> Backend:
-        """Return the built backend, raising its stored build error when building failed."""
-        if backend_id not in self._backends:
-            self._backends[backend_id] = self._build(backend_id)
+    def backend(self, backend_id: str, threads: int) -> Backend:
+        """Return the backend built for ``threads`` intra-op threads, raising its stored build error when building failed."""
+        key = (backend_id, threads)
+        if key not in self._backends:
+            self._backends[key] = self._build(backend_id, threads)
 
-        built = self._backends[backend_id]
+        built = self._backends[key]
         if isinstance(built, PerfsuiteError):
             raise built
         return built
 
+    def built_backends(self) -> list[Backend]:
+        return [backend for backend in self._backends.values() if isinstance(backend, Backend)]
+
     def run_record(self) -> dict[str, object]:
-        """Return what every saved benchmark records about the model and the run settings."""
-        record: dict[str, object] = {"threads": self.config.threads, "profile": self.config.profile.name}
+        """Return what every saved benchmark records about the model and the environment."""
+        record: dict[str, object] = {"environment": collect_environment().to_record()}
         if self._model is not None:
             record["model"] = self._model.info.to_record()
         return record
 
-    def _build(self, backend_id: str) -> Backend | PerfsuiteError:
+    def record_result(self, work: object, backend: Backend, extra_info: dict[str, object]) -> None:
+        self.results.append(BenchmarkResult(backend.backend_id, work, extra_info))
+
+    def backend_extras(self, backend_id: str) -> dict[str, object]:
+        """Return the backend's figures measured apart from latency: memory, load time, size, quality."""
+        return self._extras.get(backend_id, {})
+
+    def summary_notes(self) -> list[str]:
+        """Return the lines under the summary table: bandwidth, harness overhead, model caveats."""
+        notes = []
+        if self._bandwidth is not None:
+            notes.append(
+                f"Memory copy bandwidth {self._bandwidth / 1e9:.1f} GB/s; 'bw bound' is the decode step's "
+                f"weight-read time at that bandwidth over the measured p50 (100% = at the hardware limit)."
+            )
+        notes += harness_overhead_notes(self.results)
+        if self._model is not None and self._model.info.synthetic:
+            notes.append(
+                "Model weights are SYNTHETIC (seeded): latency stands for the real model's, "
+                "generated text and perplexity have no meaning."
+            )
+        return notes
+
+    def memory_bandwidth(self) -> float:
+        """Return the machine's copy bandwidth in bytes per second, measured once per run."""
+        if self._bandwidth is None:
+            self._bandwidth = measure_memory_bandwidth()
+        return self._bandwidth
+
+    def weight_bytes_per_token(self, backend: Backend) -> int | None:
+        if backend.backend_id not in self._weight_bytes:
+            self._weight_bytes[backend.backend_id] = backend.weight_bytes_per_token()
+        return self._weight_bytes[backend.backend_id]
+
+    def _build(self, backend_id: str, threads: int) -> Backend | PerfsuiteError:
         backend_class = BACKENDS[backend_id]
-        settings = BackendSettings(threads=self.config.threads, cache_dir=self.config.cache_dir)
+        settings = BackendSettings(threads=threads, cache_dir=self.config.cache_dir)
         loaded = self.model()
 
         started = time.perf_counter()
-        logger.info("Building backend %s", backend_id)
+        logger.info("Building backend %s with %d threads", backend_id, threads)
         try:
             backend_class.check_available()
             backend = backend_class(loaded, settings)
@@ -80,6 +164,9 @@ class PerfSession:
             logger.error("Backend %s is unavailable: %s", backend_id, error)
             return error
 
-        self.build_seconds[backend_id] = time.perf_counter() - started
-        logger.info("Built backend %s in %.1f s", backend_id, self.build_seconds[backend_id])
+        self.build_seconds[f"{backend_id}/{threads}"] = time.perf_counter() - started
+        logger.info("Built backend %s in %.1f s", backend_id, time.perf_counter() - started)
+
+        # Measured here, between timings, so the copy loop never runs beside a timed round.
+        self.memory_bandwidth()
         return backend

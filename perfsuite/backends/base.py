@@ -17,6 +17,7 @@ import numpy as np
 
 from perfsuite.errors import PromptTooLongError
 from perfsuite.models.source import LoadedModel
+from perfsuite.timing import DEFAULT_CLOCK, Clock, GenerationTiming
 
 # Backend-specific KV cache: a transformers Cache for torch, a list of arrays for onnxruntime.
 CacheState = Any
@@ -40,6 +41,9 @@ class Backend(abc.ABC):
         self.settings = settings
         self.n_positions = loaded.info.n_positions
 
+    def activate(self) -> None:
+        """Apply process-wide settings (such as torch's thread count) before this backend is timed."""
+
     @classmethod
     def check_available(cls) -> None:
         """Raise BackendUnavailableError when the runtime is not installed; the default needs nothing."""
@@ -51,6 +55,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def decode(self, token_ids: np.ndarray, state: CacheState) -> tuple[np.ndarray, CacheState]:
         """Run one token per sequence ``[batch, 1]`` against the cache; return logits ``[batch, vocab]`` and the cache."""
+
+    def weight_bytes_per_token(self) -> int | None:
+        """Return the bytes of weights one decode step reads (gathered embedding rows excluded), or None if unknown."""
+        return None
 
     def details(self) -> dict[str, object]:
         """Return the settings that shape this backend's numbers, saved in each benchmark's extra_info."""
@@ -69,21 +77,32 @@ class Backend(abc.ABC):
 
     def generate(self, input_ids: np.ndarray, new_tokens: int) -> np.ndarray:
         """Greedy-decode exactly ``new_tokens`` tokens per sequence with the KV cache; returns ``[batch, new_tokens]``."""
+        return self.generate_timed(input_ids, new_tokens)[0]
+
+    def generate_timed(
+        self, input_ids: np.ndarray, new_tokens: int, clock: Clock = DEFAULT_CLOCK
+    ) -> tuple[np.ndarray, GenerationTiming]:
+        """Run ``generate`` and return the tokens with a timestamp taken after each token was chosen."""
         if new_tokens < 1:
             raise ValueError(f"new_tokens must be at least 1, got {new_tokens}")
         self.check_fits(input_ids.shape[1], new_tokens)
 
         generated = np.empty((input_ids.shape[0], new_tokens), dtype=np.int64)
+        token_times: list[float] = []
+
+        started = clock()
         logits, state = self.prefill(input_ids)
         next_tokens = logits.argmax(axis=-1)
+        token_times.append(clock())
         generated[:, 0] = next_tokens
 
         for step in range(1, new_tokens):
             logits, state = self.decode(next_tokens[:, None], state)
             next_tokens = logits.argmax(axis=-1)
+            token_times.append(clock())
             generated[:, step] = next_tokens
 
-        return generated
+        return generated, GenerationTiming(started=started, token_times=tuple(token_times))
 
     def check_fits(self, prompt_tokens: int, new_tokens: int) -> None:
         """Raise PromptTooLongError when the prompt plus new tokens exceed the model's positions."""

@@ -194,7 +194,8 @@ def _run_exporter(wrapper: _FlatCacheGPT2, output_path: Path) -> None:
         cause = error.__cause__ or error
         summary = str(cause).strip().splitlines()[0] if str(cause).strip() else "no message"
         raise OnnxExportError(
-            f"ONNX export of GPT-2 to {output_path} failed with {type(cause).__name__}: {summary}"
+            f"ONNX export of GPT-2 to {output_path} failed with {type(cause).__name__}: {summary}."
+            " The chained exception contains the exporter's full report."
         ) from error
 
 

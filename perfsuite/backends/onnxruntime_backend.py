@@ -52,7 +52,7 @@ def export_cache_key(fingerprint: str) -> str:
     return f"{fingerprint}-{hashlib.sha256(stamp.encode()).hexdigest()[:12]}"
 
 
-def ensure_export(loaded: LoadedModel, cache_dir: Path) -> CachedExport:
+def ensure_export(loaded: LoadedModel, cache_dir: Path, threads: int) -> CachedExport:
     """Return the cached export for ``loaded``, exporting it first when the cache has none."""
     directory = cache_dir / "onnx" / export_cache_key(loaded.info.fingerprint)
     metadata_path = directory / METADATA_FILE
@@ -62,7 +62,7 @@ def ensure_export(loaded: LoadedModel, cache_dir: Path) -> CachedExport:
             logger.info("Using the cached ONNX export in %s", directory)
             return cached
 
-    return _export_into(loaded, directory)
+    return _export_into(loaded, directory, threads)
 
 
 def _read_metadata(directory: Path, metadata_path: Path) -> CachedExport | None:
@@ -86,7 +86,7 @@ def _read_metadata(directory: Path, metadata_path: Path) -> CachedExport | None:
     return cached
 
 
-def _export_into(loaded: LoadedModel, directory: Path) -> CachedExport:
+def _export_into(loaded: LoadedModel, directory: Path, threads: int) -> CachedExport:
     # Imported here: the exporter pulls in onnxscript, which only this backend needs.
     from perfsuite.backends.onnx_export import OnnxExportError, export_gpt2_with_past, optimize_for_onnxruntime
 
@@ -102,7 +102,9 @@ def _export_into(loaded: LoadedModel, directory: Path) -> CachedExport:
     try:
         logger.info("Exporting the model to ONNX (first run only; later runs reuse %s)", directory)
         result = export_gpt2_with_past(loaded.model, staging / PLAIN_GRAPH)
-        fusions = tuple(optimize_for_onnxruntime(staging / PLAIN_GRAPH, staging / OPTIMIZED_GRAPH))
+        fusions = tuple(
+            optimize_for_onnxruntime(staging / PLAIN_GRAPH, staging / OPTIMIZED_GRAPH, intra_op_threads=threads)
+        )
         graph = OPTIMIZED_GRAPH if fusions else PLAIN_GRAPH
 
         metadata = {"graph": graph, "exporter": result.exporter, "export_seconds": result.seconds, "fusions": fusions}
@@ -126,6 +128,25 @@ def _publish(staging: Path, directory: Path) -> None:
             staging.rename(directory)
 
 
+def graph_weight_bytes(path: Path) -> int:
+    """Return the bytes of the graph's initializers, except those only read through a Gather (embedding lookups)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    consumers: dict[str, set[str]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, set()).add(node.op_type)
+
+    total = 0
+    for initializer in model.graph.initializer:
+        if consumers.get(initializer.name, set()) <= {"Gather"}:
+            continue
+        count = int(np.prod(initializer.dims)) if initializer.dims else 1
+        total += count * onnx.helper.tensor_dtype_to_np_dtype(initializer.data_type).itemsize
+    return total
+
+
 class OnnxRuntimeBackend(Backend):
     """ONNX Runtime's CPU execution provider, one token per decode step with the KV cache."""
 
@@ -135,9 +156,10 @@ class OnnxRuntimeBackend(Backend):
         super().__init__(loaded, settings)
         import onnxruntime
 
-        self.export = ensure_export(loaded, settings.cache_dir)
+        self.export = ensure_export(loaded, settings.cache_dir, settings.threads)
+        self.graph_path = self.prepare_graph(self.export)
         self.session = onnxruntime.InferenceSession(
-            str(self.export.graph_path), sess_options=self._session_options(), providers=["CPUExecutionProvider"]
+            str(self.graph_path), sess_options=self._session_options(), providers=["CPUExecutionProvider"]
         )
 
         config = loaded.model.config
@@ -146,6 +168,10 @@ class OnnxRuntimeBackend(Backend):
         self.output_names = ["logits"]
         for layer in range(self.num_layers):
             self.output_names += [f"present_key_{layer}", f"present_value_{layer}"]
+
+    def prepare_graph(self, export: CachedExport) -> Path:
+        """Return the graph to run; subclasses derive another graph from the export."""
+        return export.graph_path
 
     @classmethod
     def check_available(cls) -> None:
@@ -177,12 +203,16 @@ class OnnxRuntimeBackend(Backend):
         past, past_length = state
         return self._run(token_ids, past, past_length)
 
+    def weight_bytes_per_token(self) -> int:
+        return graph_weight_bytes(self.graph_path)
+
     def details(self) -> dict[str, object]:
         export = {key: value for key, value in asdict(self.export).items() if key != "directory"}
         return {
             **super().details(),
             "intra_op_threads": self.settings.threads,
             "graph_optimization_level": "ORT_ENABLE_ALL",
+            "graph": self.graph_path.name,
             "export": export,
         }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from perfsuite.backends.base import Backend
 from perfsuite.backends.onnxruntime_backend import OnnxRuntimeBackend
+from perfsuite.backends.onnxruntime_int8 import OnnxRuntimeInt8Backend
 from perfsuite.backends.torch_fp32 import TorchBackend
 from perfsuite.backends.torch_int8_dynamic import TorchInt8DynamicBackend
 from perfsuite.errors import InvalidOptionError
@@ -14,10 +15,17 @@ BACKENDS: dict[str, type[Backend]] = {
         TorchBackend,
         TorchInt8DynamicBackend,
         OnnxRuntimeBackend,
+        OnnxRuntimeInt8Backend,
     )
 }
 
 REFERENCE_BACKEND = TorchBackend.backend_id
+
+# Each int8 backend and the fp32 backend it quantizes, so summaries can say when int8 is slower.
+INT8_COUNTERPARTS = {
+    TorchInt8DynamicBackend.backend_id: TorchBackend.backend_id,
+    OnnxRuntimeInt8Backend.backend_id: OnnxRuntimeBackend.backend_id,
+}
 
 
 def parse_backend_ids(text: str) -> tuple[str, ...]:
