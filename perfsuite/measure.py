@@ -178,7 +178,7 @@ class PhaseBenchmark:
         rounds = self._rounds_s()
         if rounds:
             info["median_s"] = median(rounds)
-            info["tokens_per_second"] = round(tokens / median(rounds), 2)
+            info["tokens_per_second"] = tokens / median(rounds)
         return info
 
     def _rounds_s(self) -> list[float]:

@@ -212,7 +212,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     perf_session = config.stash.get(SESSION_KEY, None)
-    if perf_session is None or not perf_session.results:
+    # With --benchmark-disable nothing is timed, so there is nothing to summarize.
+    if perf_session is None or not any("median_s" in result.extra_info for result in perf_session.results):
         return
 
     terminalreporter.write_sep("=", "perfsuite summary")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 BENCHMARK_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
-BACKEND_IDS = ("torch-fp32", "torch-int8-dynamic", "onnxruntime")
-QUICK_PHASE_COUNT = 3 * 2  # tokenize, first token and generate, at prompt lengths 16 and 128
+BACKEND_IDS = ("torch-fp32", "torch-int8-dynamic", "onnxruntime", "onnxruntime-int8")
+QUICK_PHASE_COUNT = 3  # tokenize, first token and generate, each once in the quick profile
 
 pytest_plugins = ("pytester",)
 
@@ -108,13 +108,14 @@ def test_saved_extra_info_complete(default_run):
 
     for bench in saved["benchmarks"]:
         info = bench["extra_info"]
-        assert info["prompt_tokens"] in (16, 128), bench["name"]
+        assert info["prompt_tokens"] == 16, bench["name"]
         assert info["tokens_per_second"] > 0, bench["name"]
         assert info["model"]["synthetic"] is True, bench["name"]
         assert info["model"]["requested"] == "distilgpt2", bench["name"]
         assert len(info["model"]["fingerprint"]) == 16, bench["name"]
         assert info["threads"] >= 1, bench["name"]
-        assert info["versions"]["torch"] != "not installed", bench["name"]
+        assert info["environment"]["versions"]["torch"] != "not installed", bench["name"]
+        assert info["environment"]["cpu_model"], bench["name"]
         assert info["warmup_rounds"] == 1, bench["name"]
 
 
@@ -126,6 +127,30 @@ def test_saved_generate_counts_new_tokens(default_run):
         expected = bench["extra_info"]["new_tokens"] / bench["stats"]["median"]
         assert bench["extra_info"]["new_tokens"] == 8
         assert bench["extra_info"]["tokens_per_second"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_saved_generate_phase_metrics(default_run):
+    _, saved = default_run
+    generate = [bench for bench in saved["benchmarks"] if bench["extra_info"]["phase"] == "generate"]
+
+    for bench in generate:
+        metrics = bench["extra_info"]["metrics"]
+        rounds = bench["stats"]["rounds"]
+        assert len(metrics["time_to_first_token_s"]["values"]) == rounds, bench["name"]
+        assert len(metrics["decode_token_s"]["values"]) == rounds, bench["name"]
+        assert metrics["decode_tokens_per_second"]["direction"] == "higher", bench["name"]
+        percentiles = bench["extra_info"]["decode_token_percentiles_s"]
+        assert percentiles["p50"] <= percentiles["p90"] <= percentiles["p99"], bench["name"]
+        assert bench["extra_info"]["decode_bound"]["weight_bytes"] > 0, bench["name"]
+
+
+def test_summary_lists_backends(default_run):
+    completed, _ = default_run
+    summary = completed.stdout.split("perfsuite summary", 1)[-1]
+
+    for backend_id in BACKEND_IDS:
+        assert f"\n{backend_id} " in summary
+    assert "Harness overhead" in summary
 
 
 def test_saved_onnx_export_recorded(default_run):
@@ -146,6 +171,8 @@ def test_saved_machine_info_stamped(default_run):
     assert stamp["model"] == "distilgpt2"
     assert stamp["backends"] == list(BACKEND_IDS)
     assert stamp["profile"] == "quick"
+    assert stamp["environment"]["physical_cores"] >= 1
+    assert "commit" not in stamp["environment"]
 
 
 def test_compare_and_histogram(suite, tmp_path):
@@ -187,12 +214,12 @@ def test_compare_command_reads_saved(suite, tmp_path):
     saved = saved_runs(storage)[0]
 
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest_benchmark.cli", "compare", str(saved)],
+        [sys.executable, "-m", "pytest_benchmark", "compare", str(saved)],
         capture_output=True, text=True, timeout=120,
     )
 
     assert completed.returncode == 0, completed.stderr
-    assert "test_generate[torch-fp32-16]" in completed.stdout
+    assert "test_generate[torch-fp32-t" in completed.stdout + completed.stderr
 
 
 def test_unknown_backend_usage_error(suite):

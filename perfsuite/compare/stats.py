@@ -27,20 +27,23 @@ from perfsuite.compare.errors import InvalidThresholdError
 
 logger = logging.getLogger(__name__)
 
-# Defaults come from A/A runs (the same code measured twice) on a 2-core runner; the figures
-# and the reasoning are in the perfsuite.compare package docstring.
+# The perfsuite.compare package docstring gives the reasons for these defaults and the A/A
+# measurements (the same code measured twice) behind them.
 DEFAULT_ALPHA = 0.01
 DEFAULT_MIN_EFFECT = 0.05
 DEFAULT_RESAMPLES = 10_000
 DEFAULT_MIN_ROUNDS = 3
 DEFAULT_SEED = 0
 
+# Inconclusive results needing more than this many times their rounds get no estimate.
+MAX_ROUNDS_FACTOR = 100
+
 # Upper bound on values held at once while bootstrapping (resamples x rounds), about 16 MB of float64.
 _BOOTSTRAP_CHUNK_VALUES = 2_000_000
 
 
 class Direction(enum.Enum):
-    """Which way a metric improves."""
+    """Direction in which a metric improves."""
 
     LOWER = "lower"
     HIGHER = "higher"
@@ -71,7 +74,7 @@ class Verdict(enum.Enum):
 class Thresholds:
     """Statistical settings of one comparison.
 
-    ``min_rounds`` is the fewest rounds per side worth comparing at all; ``seed`` makes the
+    ``min_rounds`` is the fewest rounds per side worth comparing at all. ``seed`` makes the
     bootstrap deterministic.
     """
 
@@ -189,25 +192,74 @@ def rounds_to_reach(alpha: float) -> int:
 
 
 def bootstrap_ratio_interval(
-    base: Sequence[float], head: Sequence[float], *, confidence: float, resamples: int, seed: int
+    base: Sequence[float],
+    head: Sequence[float],
+    *,
+    confidence: float,
+    resamples: int,
+    seed: int,
+    base_run_sizes: Sequence[int] | None = None,
+    head_run_sizes: Sequence[int] | None = None,
 ) -> RatioInterval:
     """Return the percentile bootstrap interval on median(head) / median(base).
 
-    Each sample is resampled independently with replacement. The random stream of each
-    sample depends on the seed and on which sample sorts first by content, not on its
-    role, so exchanging base and head inverts the interval exactly; values must be positive.
+    Each side is resampled independently. A side pooled from several runs, whose
+    consecutive lengths are given in ``*_run_sizes``, is resampled in two stages: runs with
+    replacement, then rounds with replacement within each chosen run. The interval then
+    widens with run-to-run shifts, which resampling pooled rounds alone would hide.
+
+    The random stream of each side depends on the seed and on which side sorts first by
+    content, not on its role. The bounds are order statistics of the log ratios. Together
+    these make exchanging base and head invert the interval exactly. Raises ValueError
+    unless every value is positive and finite.
     """
+    low, high = _bootstrap_log_ratio_bounds(
+        base, head, confidence, resamples, seed, base_run_sizes=base_run_sizes, head_run_sizes=head_run_sizes
+    )
+    return RatioInterval(low=math.exp(low), high=math.exp(high), confidence=confidence)
+
+
+def _bootstrap_log_ratio_bounds(
+    base: Sequence[float],
+    head: Sequence[float],
+    confidence: float,
+    resamples: int,
+    seed: int,
+    *,
+    base_run_sizes: Sequence[int] | None,
+    head_run_sizes: Sequence[int] | None,
+) -> tuple[float, float]:
     base_array = _as_positive_array(base, "base")
     head_array = _as_positive_array(head, "head")
+    base_sizes = _run_sizes(base_run_sizes, base_array.size, "base")
+    head_sizes = _run_sizes(head_run_sizes, head_array.size, "head")
 
-    base_generator, head_generator = _generators_for(base_array, head_array, seed)
-    log_ratios = _bootstrap_log_medians(head_array, head_generator, resamples) - _bootstrap_log_medians(
-        base_array, base_generator, resamples
-    )
+    base_key = _content_key(base_array, base_sizes)
+    head_key = _content_key(head_array, head_sizes)
+    base_generator, head_generator = _generators_for(base_key, head_key, seed)
+    head_medians = _bootstrap_log_medians(head_array, head_sizes, head_generator, resamples)
+    base_medians = _bootstrap_log_medians(base_array, base_sizes, base_generator, resamples)
+    log_ratios = np.sort(head_medians - base_medians)
 
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(log_ratios, [tail, 1.0 - tail])
-    return RatioInterval(low=math.exp(low), high=math.exp(high), confidence=confidence)
+    # The k-th smallest and k-th largest resample bound the central `confidence` share.
+    k = int(math.floor((1.0 - confidence) / 2.0 * resamples))
+    low, high = float(log_ratios[k]), float(log_ratios[resamples - 1 - k])
+
+    if base_key == head_key:
+        # Equal samples have a log ratio distribution symmetric about 0, so the interval is made
+        # symmetric too and no longer depends on which side drew which stream.
+        half_width = max(-low, high)
+        return -half_width, half_width
+    return low, high
+
+
+def _run_sizes(sizes: Sequence[int] | None, total: int, side: str) -> np.ndarray:
+    if sizes is None:
+        return np.asarray([total])
+    array = np.asarray(sizes, dtype=np.int64)
+    if array.ndim != 1 or array.size == 0 or np.any(array < 1) or int(array.sum()) != total:
+        raise ValueError(f"{side} run sizes {list(sizes)} must be positive and add up to its {total} values")
+    return array
 
 
 def _as_positive_array(values: Sequence[float], side: str) -> np.ndarray:
@@ -221,24 +273,46 @@ def _as_positive_array(values: Sequence[float], side: str) -> np.ndarray:
     return array
 
 
-def _generators_for(base: np.ndarray, head: np.ndarray, seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+def _generators_for(
+    base_key: tuple[int, bytes], head_key: tuple[int, bytes], seed: int
+) -> tuple[np.random.Generator, np.random.Generator]:
     first_stream, second_stream = np.random.SeedSequence(seed).spawn(2)
-    if _content_key(base) <= _content_key(head):
+    if base_key <= head_key:
         return np.random.default_rng(first_stream), np.random.default_rng(second_stream)
     return np.random.default_rng(second_stream), np.random.default_rng(first_stream)
 
 
-def _content_key(values: np.ndarray) -> tuple[int, bytes]:
-    return values.size, hashlib.blake2b(values.tobytes(), digest_size=16).digest()
+def _content_key(values: np.ndarray, run_sizes: np.ndarray) -> tuple[int, bytes]:
+    digest = hashlib.blake2b(values.tobytes() + run_sizes.tobytes(), digest_size=16).digest()
+    return values.size, digest
 
 
-def _bootstrap_log_medians(values: np.ndarray, generator: np.random.Generator, resamples: int) -> np.ndarray:
-    rows_per_chunk = max(1, _BOOTSTRAP_CHUNK_VALUES // values.size)
+def _bootstrap_log_medians(
+    values: np.ndarray, run_sizes: np.ndarray, generator: np.random.Generator, resamples: int
+) -> np.ndarray:
+    """Return the log median of each of ``resamples`` two-stage resamples (runs, then rounds)."""
+    runs = run_sizes.size
+    width = int(run_sizes.max())
+    offsets = np.concatenate(([0], np.cumsum(run_sizes)[:-1]))
+    equal_sizes = bool(np.all(run_sizes == width))
+    rows_per_chunk = max(1, _BOOTSTRAP_CHUNK_VALUES // (runs * width))
+
     chunks = []
     for start in range(0, resamples, rows_per_chunk):
         rows = min(rows_per_chunk, resamples - start)
-        indices = generator.integers(0, values.size, size=(rows, values.size))
-        chunks.append(np.median(values[indices], axis=1))
+        chosen = generator.integers(0, runs, size=(rows, runs)) if runs > 1 else np.zeros((rows, 1), dtype=np.int64)
+        chosen_sizes = run_sizes[chosen][..., np.newaxis]
+
+        uniform = generator.random(size=(rows, runs, width))
+        local = np.minimum(np.floor(uniform * chosen_sizes).astype(np.int64), chosen_sizes - 1)
+        resampled = values[offsets[chosen][..., np.newaxis] + local]
+
+        if equal_sizes:
+            chunks.append(np.median(resampled.reshape(rows, -1), axis=1))
+            continue
+        # A chosen run shorter than the longest contributes only its own length of draws.
+        resampled = np.where(np.arange(width) < chosen_sizes, resampled, np.nan)
+        chunks.append(np.nanmedian(resampled.reshape(rows, -1), axis=1))
     return np.log(np.concatenate(chunks))
 
 
@@ -247,6 +321,9 @@ def compare_samples(
     head: Sequence[float],
     direction: Direction = Direction.LOWER,
     thresholds: Thresholds | None = None,
+    *,
+    base_run_sizes: Sequence[int] | None = None,
+    head_run_sizes: Sequence[int] | None = None,
 ) -> SampleComparison:
     """Compare the per-round values of one metric and return the statistics with a verdict.
 
@@ -254,6 +331,7 @@ def compare_samples(
     the ratio is at least 1 + min_effect worse. ``faster`` is the mirror image.
     ``unchanged``: the interval lies inside [1 / (1 + min_effect), 1 + min_effect].
     Anything else, too few rounds and non-positive values included, is ``inconclusive``.
+    ``*_run_sizes`` split a side pooled from several runs (see bootstrap_ratio_interval).
     Raises ValueError for values that are not finite numbers.
     """
     thresholds = thresholds or Thresholds()
@@ -290,18 +368,20 @@ def compare_samples(
         return inconclusive("a value is 0 or negative, so the ratio of medians is undefined")
 
     p_value = mann_whitney_p_value(base_values, head_values)
-    interval = bootstrap_ratio_interval(
+    log_ratio = math.log(head_median) - math.log(base_median)
+    log_low, log_high = _bootstrap_log_ratio_bounds(
         base_values,
         head_values,
-        confidence=thresholds.confidence,
-        resamples=thresholds.resamples,
-        seed=thresholds.seed,
+        thresholds.confidence,
+        thresholds.resamples,
+        thresholds.seed,
+        base_run_sizes=base_run_sizes,
+        head_run_sizes=head_run_sizes,
     )
-    ratio = head_median / base_median
     # A percentile interval can in principle miss the point estimate on skewed samples; keep it inside.
-    interval = RatioInterval(min(interval.low, ratio), max(interval.high, ratio), interval.confidence)
+    log_low, log_high = min(log_low, log_ratio), max(log_high, log_ratio)
 
-    decision = _decide(ratio, interval, p_value, direction, thresholds, len(base_values), len(head_values))
+    decision = _decide(log_ratio, log_low, log_high, p_value, direction, thresholds, len(base_values), len(head_values))
     return SampleComparison(
         verdict=decision.verdict,
         direction=direction,
@@ -309,8 +389,8 @@ def compare_samples(
         head_median=head_median,
         base_rounds=len(base_values),
         head_rounds=len(head_values),
-        ratio=ratio,
-        interval=interval,
+        ratio=math.exp(log_ratio),
+        interval=RatioInterval(math.exp(log_low), math.exp(log_high), thresholds.confidence),
         p_value=p_value,
         reason=decision.reason,
         more_rounds=decision.more_rounds,
@@ -334,8 +414,9 @@ class _Decision:
 
 
 def _decide(
-    ratio: float,
-    interval: RatioInterval,
+    log_ratio: float,
+    log_low: float,
+    log_high: float,
     p_value: float,
     direction: Direction,
     thresholds: Thresholds,
@@ -344,8 +425,8 @@ def _decide(
 ) -> _Decision:
     # Work in "how much worse" log units: positive is worse whichever way the metric improves.
     sign = 1.0 if direction is Direction.LOWER else -1.0
-    worse = sign * math.log(ratio)
-    worse_low, worse_high = sorted((sign * math.log(interval.low), sign * math.log(interval.high)))
+    worse = sign * log_ratio
+    worse_low, worse_high = sorted((sign * log_low, sign * log_high))
     threshold = math.log1p(thresholds.min_effect)
     significant = p_value < thresholds.alpha
 
@@ -356,18 +437,22 @@ def _decide(
     if -threshold <= worse_low and worse_high <= threshold:
         return _Decision(Verdict.UNCHANGED, f"the interval lies within ±{thresholds.min_effect:.0%}")
 
-    floor = smallest_possible_p_value(base_rounds, head_rounds)
-    if floor >= thresholds.alpha and abs(worse) >= threshold:
-        reason = (
-            f"with {base_rounds} and {head_rounds} rounds the smallest possible p is {floor:.3g}, "
-            f"not below alpha {thresholds.alpha:g}"
-        )
-    elif abs(worse) >= threshold:
+    if abs(worse) >= threshold:
         reason = f"the change reaches ±{thresholds.min_effect:.0%} but is not significant"
     else:
         reason = f"the interval is too wide to show the change is within ±{thresholds.min_effect:.0%}"
 
-    more_rounds = _estimate_more_rounds(worse, worse_low, worse_high, threshold, thresholds, min(base_rounds, head_rounds))
+    floor = smallest_possible_p_value(base_rounds, head_rounds)
+    if floor >= thresholds.alpha:
+        reason += (
+            f"; with {base_rounds} and {head_rounds} rounds p cannot go below {floor:.3g}, "
+            f"so a change at alpha {thresholds.alpha:g} cannot be shown"
+        )
+
+    rounds = min(base_rounds, head_rounds)
+    more_rounds = _estimate_more_rounds(worse, worse_low, worse_high, threshold, thresholds, rounds)
+    if more_rounds is None:
+        reason += "; the change is close to the threshold, so more rounds may not decide it"
     return _Decision(Verdict.INCONCLUSIVE, reason, more_rounds)
 
 
@@ -376,8 +461,10 @@ def _estimate_more_rounds(
 ) -> int | None:
     """Estimate the extra rounds per side that would decide an inconclusive comparison.
 
-    Assumes the interval half-width shrinks as 1 / sqrt(rounds) and the point estimate
-    stays where it is; neither is guaranteed, so the result is only a guide.
+    It assumes that the interval half-width shrinks as 1 / sqrt(rounds) and that the point
+    estimate stays where it is. Neither is guaranteed, so the result is only a guide. It
+    returns None when the point estimate sits so close to a boundary that more than
+    MAX_ROUNDS_FACTOR times the current rounds would be needed.
     """
     if abs(worse) >= threshold:
         # Deciding "slower" or "faster" needs the interval to stop crossing 1, and p < alpha.
@@ -393,6 +480,8 @@ def _estimate_more_rounds(
         shrink = max((worse_high - worse) / (threshold - worse), (worse - worse_low) / (threshold + worse))
         minimum = thresholds.min_rounds
 
+    if shrink**2 > MAX_ROUNDS_FACTOR:
+        return None
     needed = math.ceil(rounds * shrink**2)
     needed = max(needed, minimum, rounds + 1)
     return needed - rounds
