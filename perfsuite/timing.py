@@ -57,7 +57,9 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     lower = math.floor(position)
     upper = min(lower + 1, len(ordered) - 1)
     weight = position - lower
-    return ordered[lower] * (1.0 - weight) + ordered[upper] * weight
+    value = ordered[lower] + (ordered[upper] - ordered[lower]) * weight
+    # Rounding can push the interpolation a unit past its neighbours; keep it between them.
+    return min(max(value, ordered[lower]), ordered[upper])
 
 
 def median(values: Sequence[float]) -> float:
