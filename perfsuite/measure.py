@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,12 @@ class Work:
             label += f", batch {self.batch_size}, threads {self.threads}"
         return label
 
+    def fingerprint(self, input_ids: np.ndarray) -> str:
+        """Return a short hash of the phase, sizes and exact input token ids, equal only for equal work."""
+        digest = hashlib.sha256(f"{self.phase.value}|{self.new_tokens}|{self.batch_size}|{self.threads}".encode())
+        digest.update(np.ascontiguousarray(input_ids, dtype=np.int64).tobytes())
+        return digest.hexdigest()[:16]
+
     def counted_tokens(self) -> tuple[int, str]:
         """Return the tokens a round produces or consumes, and which ones, for tokens per second."""
         if self.phase is Phase.GENERATE:
@@ -90,6 +97,13 @@ def decode_percentiles(timings: list[GenerationTiming]) -> dict[str, float] | No
     return {name: percentile(steps, fraction) for name, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}
 
 
+def _input_array(value: Any) -> np.ndarray:
+    """Return the token ids of a phase's first argument: an id array, or text encoded as UTF-8 bytes."""
+    if isinstance(value, str):
+        return np.frombuffer(value.encode(), dtype=np.uint8).astype(np.int64)
+    return np.asarray(value)
+
+
 class PhaseBenchmark:
     """Wraps pytest-benchmark's ``benchmark`` fixture for one backend.
 
@@ -107,7 +121,9 @@ class PhaseBenchmark:
     def __call__(self, work: Work, function: Callable[..., Any], *args: Any) -> Any:
         """Time ``function(*args)`` as ``work`` and return its last result."""
         result = self._run(work, function, args)
-        self._finish(work, self._extra_info(work))
+        extra_info = self._extra_info(work)
+        extra_info["work_fingerprint"] = work.fingerprint(_input_array(args[0]))
+        self._finish(work, extra_info)
         return result
 
     def generate(self, work: Work, input_ids: np.ndarray) -> np.ndarray:
@@ -123,6 +139,7 @@ class PhaseBenchmark:
 
         timed = timings[self.profile.warmup_rounds:]
         extra_info = self._extra_info(work)
+        extra_info["work_fingerprint"] = work.fingerprint(input_ids)
         extra_info["metrics"] = generation_metrics(timed, work.batch_size)
         extra_info["decode_token_percentiles_s"] = decode_percentiles(timed)
         extra_info["decode_bound"] = self._decode_bound(extra_info["decode_token_percentiles_s"], work)

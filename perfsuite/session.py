@@ -16,6 +16,7 @@ from perfsuite.config import SuiteConfig
 from perfsuite.errors import BackendUnavailableError, PerfsuiteError
 from perfsuite.models.source import LoadedModel, load_model
 from perfsuite.prompts import Prompt, make_prompt
+from perfsuite.slowdown import Slowdown, apply_slowdown
 from perfsuite.timing import measure_clock_overhead
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,10 @@ class PerfSession:
         except BackendUnavailableError as error:
             logger.error("Backend %s is unavailable: %s", backend_id, error)
             return error
+
+        slowdown = Slowdown.from_environment()
+        if slowdown is not None and slowdown.backend_id == backend_id:
+            apply_slowdown(backend, slowdown)
 
         self.build_seconds[f"{backend_id}/{threads}"] = time.perf_counter() - started
         logger.info("Built backend %s in %.1f s", backend_id, time.perf_counter() - started)
