@@ -25,6 +25,9 @@ class Profile:
     first_token_rounds: int
     generate_rounds: int
     warmup_rounds: int
+    quality_steps: int
+    perplexity_tokens: int
+    isolation_rounds: int
 
 
 FULL_PROFILE = Profile(
@@ -37,6 +40,9 @@ FULL_PROFILE = Profile(
     first_token_rounds=10,
     generate_rounds=5,
     warmup_rounds=1,
+    quality_steps=32,
+    perplexity_tokens=256,
+    isolation_rounds=3,
 )
 
 QUICK_PROFILE = Profile(
@@ -49,6 +55,9 @@ QUICK_PROFILE = Profile(
     first_token_rounds=3,
     generate_rounds=3,
     warmup_rounds=1,
+    quality_steps=8,
+    perplexity_tokens=64,
+    isolation_rounds=1,
 )
 
 

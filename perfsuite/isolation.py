@@ -41,6 +41,7 @@ from perfsuite.errors import InvalidOptionError, PerfsuiteError
 from perfsuite.models.source import load_model
 from perfsuite.models.spec import ModelSpec
 from perfsuite.prompts import make_prompt
+from perfsuite.slowdown import Slowdown, apply_slowdown
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +57,6 @@ class IsolationError(PerfsuiteError, RuntimeError):
 
 
 @dataclass(frozen=True)
-class GenerationTiming:
-    """One timed greedy generation: the prefill with its argmax, then each decode step with its argmax."""
-
-    time_to_first_token_s: float
-    decode_step_s: tuple[float, ...]
-    generated: np.ndarray
-
-
-@dataclass(frozen=True)
 class LatencySummary:
     """Latency of timed greedy generations of one prompt, after warmup."""
 
@@ -77,13 +69,15 @@ class LatencySummary:
 
 @dataclass(frozen=True)
 class IsolatedResult:
-    """What one backend costs beyond latency, measured in its own process.
+    """Costs of one backend beyond latency, measured in its own process.
 
     Memory is in bytes, times in seconds. ``peak_rss_growth_bytes`` is ``peak_rss_bytes`` minus
     ``rss_before_load_bytes``: the memory that loading the model, building the backend and
     generating added on top of the imported libraries. ``export_s`` and ``export_from_cache``
     are None for backends without an ONNX export. When the export came from the cache,
-    ``export_s`` is the duration of the run that wrote the cache, not of this one.
+    ``export_s`` is the duration of the run that wrote the cache, not of this one. When it did
+    not, the peak includes the export itself: 3.9 GiB against 1.2 GiB from the cache, for
+    onnxruntime on synthetic:distilgpt2.
     ``decode_steps`` counts the timed decode steps behind the percentiles, and
     ``generated_ids`` are the greedy tokens of the last timed round.
     """
@@ -142,10 +136,10 @@ def measure_isolated(
 ) -> IsolatedResult:
     """Measure one backend in a fresh ``python -m perfsuite.isolation`` process and return its figures.
 
-    Blocks until the child exits. Raises InvalidOptionError for an unknown backend id, a
-    malformed model spec or counts out of range, and IsolationError naming the backend, the
-    exit code and the last lines of the child's stderr when the child fails or runs longer
-    than ``timeout_s``, in which case it is killed.
+    Blocks until the child exits, and kills it after ``timeout_s``. Raises InvalidOptionError
+    for an unknown backend id, a malformed model spec or counts out of range. Raises
+    IsolationError when the child fails or times out. Its message names the backend and the
+    exit code, and quotes the last lines of the child's stderr.
     """
     _check_request(backend_id, model_spec, threads, prompt_tokens, new_tokens, timeout_s, rounds)
 
@@ -245,31 +239,6 @@ def _parse_result(backend_id: str, stdout: str, stderr: str) -> IsolatedResult:
         ) from error
 
 
-def time_generation(backend: Backend, input_ids: np.ndarray, new_tokens: int) -> GenerationTiming:
-    """Greedy-decode like ``Backend.generate``, timing the prefill and each of the ``new_tokens - 1`` decode steps.
-
-    ``GenerationTiming.generated`` holds the ``[batch, new_tokens]`` generated ids.
-    """
-    backend.check_fits(input_ids.shape[1], new_tokens)
-    generated = np.empty((input_ids.shape[0], new_tokens), dtype=np.int64)
-
-    started = time.perf_counter()
-    logits, state = backend.prefill(input_ids)
-    next_tokens = logits.argmax(axis=-1)
-    first_token_s = time.perf_counter() - started
-    generated[:, 0] = next_tokens
-
-    step_seconds = []
-    for step in range(1, new_tokens):
-        started = time.perf_counter()
-        logits, state = backend.decode(next_tokens[:, None], state)
-        next_tokens = logits.argmax(axis=-1)
-        step_seconds.append(time.perf_counter() - started)
-        generated[:, step] = next_tokens
-
-    return GenerationTiming(first_token_s, tuple(step_seconds), generated)
-
-
 def measure_latency(backend: Backend, input_ids: np.ndarray, new_tokens: int, rounds: int) -> LatencySummary:
     """Run one warmup ``generate`` and ``rounds`` timed generations; return the median and p90 latencies.
 
@@ -282,39 +251,44 @@ def measure_latency(backend: Backend, input_ids: np.ndarray, new_tokens: int, ro
     for _ in range(WARMUP_ROUNDS):
         backend.generate(input_ids, new_tokens)
 
-    timings = [time_generation(backend, input_ids, new_tokens) for _ in range(rounds)]
+    # The same timestamps as the in-process benchmarks: Backend.generate_timed is the one timing mechanism.
+    runs = [backend.generate_timed(input_ids, new_tokens) for _ in range(rounds)]
+    timings = [timing for _, timing in runs]
     first_token_seconds = [timing.time_to_first_token_s for timing in timings]
-    step_seconds = [seconds for timing in timings for seconds in timing.decode_step_s]
+    step_seconds = [seconds for timing in timings for seconds in timing.decode_steps_s]
 
     return LatencySummary(
         time_to_first_token_s=statistics.median(first_token_seconds),
         decode_token_p50_s=statistics.median(step_seconds),
         decode_token_p90_s=float(np.percentile(step_seconds, 90)),
         decode_steps=len(step_seconds),
-        generated_ids=tuple(int(token) for token in timings[-1].generated[0]),
+        generated_ids=tuple(int(token) for token in runs[-1][0][0]),
     )
 
 
 def model_size_bytes(backend: Backend) -> int:
     """Return the size in bytes of the model that ``backend`` runs, as stored on disk.
 
-    ONNX backends (those with an ``export`` attribute) count the graph they load plus the
-    external data files it references. Other files in the export folder, such as the plain
-    graph next to a fused one, are not counted. Torch backends count what
-    ``torch.save(model.state_dict())`` writes, with int8 weights in their packed form.
-    Raises TypeError for a backend that has neither.
+    ONNX backends count the graph their session loads (``graph_path``, else
+    ``export.graph_path``) plus the external data files it references. Other files in the
+    export folder, such as the fp32 graph next to an int8 one, are not counted. Torch
+    backends count what ``torch.save(model.state_dict())`` writes, with int8 weights in their
+    packed form. Raises TypeError for a backend that has neither a graph nor a torch model.
     """
+    graph_path = getattr(backend, "graph_path", None)
     export = getattr(backend, "export", None)
-    if export is not None:
-        return onnx_graph_size_bytes(export.graph_path)
+    if graph_path is None and export is not None:
+        graph_path = export.graph_path
+    if graph_path is not None:
+        return onnx_graph_size_bytes(Path(graph_path))
 
     model = getattr(backend, "model", None)
     if isinstance(model, torch.nn.Module):
         return state_dict_size_bytes(model)
 
     raise TypeError(
-        f"cannot size the model of backend {backend.backend_id!r}: it has neither an `export` with a "
-        f"`graph_path` (ONNX) nor a torch `model` attribute; give the backend class one of them"
+        f"cannot size the model of backend {backend.backend_id!r}: it has no ONNX `graph_path` or "
+        f"`export`, and no torch `model` attribute; give the backend class one of them"
     )
 
 
@@ -416,10 +390,18 @@ def _measure_in_child(arguments: argparse.Namespace) -> IsolatedResult:
     loaded = load_model(ModelSpec.parse(arguments.model))
     model_load_s = time.perf_counter() - started
 
+    # NOTE: every backend is built from the torch model, which stays loaded. So the onnxruntime
+    # peak includes the fp32 torch weights next to the session's own, and the int8 peak includes
+    # the fp32 model and the copy that quantize_dynamic_int8 converts.
     started = time.perf_counter()
     backend = backend_class(loaded, BackendSettings(threads=arguments.threads, cache_dir=arguments.cache_dir))
     backend_build_s = time.perf_counter() - started
     export = getattr(backend, "export", None)
+
+    # The test-only slowdown applies here as it does to backends that the pytest session builds.
+    slowdown = Slowdown.from_environment()
+    if slowdown is not None and slowdown.backend_id == arguments.backend:
+        apply_slowdown(backend, slowdown)
 
     prompt = make_prompt(loaded.tokenizer, arguments.prompt_tokens)
     latency = measure_latency(backend, prompt.as_batch(), arguments.new_tokens, arguments.rounds)
@@ -470,7 +452,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one isolated measurement; return 0 on success and 1 on a perfsuite error, logged to stderr."""
+    """Run one isolated measurement; return 0 on success and 1 on a perfsuite error, logged to stderr.
+
+    This is the child's entry point: it points file descriptor 1 at stderr for the rest of the process.
+    """
     arguments = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     result_stream = _claim_stdout()

@@ -192,6 +192,11 @@ class PhaseBenchmark:
             **self.session.run_record(),
         }
 
+        extras = self.session.backend_extras(self.backend.backend_id)
+        for key in ("isolated", "quality", "isolation_error"):
+            if key in extras:
+                info[key] = extras[key]
+
         rounds = self._rounds_s()
         if rounds:
             info["median_s"] = median(rounds)

@@ -42,7 +42,7 @@ class QualityResult:
 
     ``steps`` is the number of teacher-forced positions compared over all prompts
     (``len(prompt_lengths) * steps_per_prompt``) and the denominator of ``greedy_agreement``.
-    ``perplexity`` is None when it has no meaning, and ``perplexity_note`` then says why.
+    ``perplexity`` is None when it has no meaning, and ``perplexity_note`` then gives the reason.
     """
 
     backend_id: str

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 import torch
 
 from perfsuite.backends.base import Backend, BackendSettings
-from perfsuite.backends.registry import BACKENDS
+from perfsuite.backends.registry import BACKENDS, REFERENCE_BACKEND
 from perfsuite.bandwidth import measure_memory_bandwidth
 from perfsuite.environment import collect_environment
 from perfsuite.config import SuiteConfig
 from perfsuite.errors import BackendUnavailableError, PerfsuiteError
+from perfsuite.isolation import IsolationError, measure_isolated
+from perfsuite.quality import compute_quality
 from perfsuite.models.source import LoadedModel, load_model
 from perfsuite.prompts import Prompt, make_prompt
 from perfsuite.slowdown import Slowdown, apply_slowdown
@@ -23,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 # The timing code may add at most this share of the fastest measured call.
 OVERHEAD_LIMIT = 0.01
+ISOLATION_TIMEOUT_S = 900.0
+# Quality is compared on a short and a medium real prompt.
+QUALITY_PROMPT_LENGTHS = (16, 128)
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,51 @@ class PerfSession:
         self.build_seconds[f"{backend_id}/{threads}"] = time.perf_counter() - started
         logger.info("Built backend %s in %.1f s", backend_id, time.perf_counter() - started)
 
-        # Measured here, between timings, so the copy loop never runs beside a timed round.
+        # Measured here, between timings, so nothing of this runs beside a timed round.
         self.memory_bandwidth()
+        if backend_id not in self._extras:
+            self._extras[backend_id] = self._measure_extras(backend)
         return backend
+
+    def _measure_extras(self, backend: Backend) -> dict[str, object]:
+        """Measure what latency runs cannot show: memory, load time and size in a fresh process, and quality."""
+        profile = self.config.profile
+        extras: dict[str, object] = {}
+
+        try:
+            isolated = measure_isolated(
+                backend.backend_id,
+                self.resolved_model_spec(),
+                threads=self.config.max_threads,
+                cache_dir=self.config.cache_dir,
+                prompt_tokens=min(self.config.sweeps.generate_prompt_lengths),
+                new_tokens=max(2, min(self.config.sweeps.new_tokens)),
+                timeout_s=ISOLATION_TIMEOUT_S,
+                rounds=profile.isolation_rounds,
+            )
+        except IsolationError as error:
+            logger.error("Memory and load time of %s were not measured: %s", backend.backend_id, error)
+            extras["isolation_error"] = str(error)
+        else:
+            extras["isolated"] = isolated.to_record()
+            extras["peak_rss_bytes"] = isolated.peak_rss_bytes
+            extras["load_s"] = isolated.model_load_s + isolated.backend_build_s
+            extras["size_on_disk_bytes"] = isolated.size_on_disk_bytes
+
+        logger.info("Comparing %s with %s on real prompts", backend.backend_id, REFERENCE_BACKEND)
+        reference = BACKENDS[REFERENCE_BACKEND](self.model(), backend.settings)
+        prompts = [self.prompt(length) for length in QUALITY_PROMPT_LENGTHS]
+        quality = compute_quality(backend, reference, prompts, profile.quality_steps, profile.perplexity_tokens)
+        extras["quality"] = quality.to_record()
+        extras["max_abs_logit_diff"] = quality.max_abs_logit_diff
+        extras["greedy_agreement"] = quality.greedy_agreement
+        extras["perplexity"] = quality.perplexity
+        extras["perplexity_label"] = "synthetic" if quality.perplexity is None else None
+        return extras
+
+    def resolved_model_spec(self) -> str:
+        """Return a spec that loads the same model without another hub lookup or fallback."""
+        info = self.model().info
+        if info.synthetic:
+            return f"synthetic:{info.name}"
+        return info.name

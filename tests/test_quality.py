@@ -25,23 +25,18 @@ STEPS = 8
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_model):
-    return tiny_model
+def reference(tiny_model, backend_settings):
+    return TorchBackend(tiny_model, backend_settings)
 
 
 @pytest.fixture(scope="module")
-def reference(tiny, backend_settings):
-    return TorchBackend(tiny, backend_settings)
+def int8_backend(tiny_model, backend_settings):
+    return TorchInt8DynamicBackend(tiny_model, backend_settings)
 
 
 @pytest.fixture(scope="module")
-def int8_backend(tiny, backend_settings):
-    return TorchInt8DynamicBackend(tiny, backend_settings)
-
-
-@pytest.fixture(scope="module")
-def prompts(tiny):
-    return [make_prompt(tiny.tokenizer, 16), make_prompt(tiny.tokenizer, 64)]
+def prompts(tiny_model):
+    return [make_prompt(tiny_model.tokenizer, 16), make_prompt(tiny_model.tokenizer, 64)]
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +50,22 @@ def int8_quality(int8_backend, reference, prompts):
 
 
 @pytest.fixture(scope="module")
-def saved_tiny(tiny, tmp_path_factory):
+def saved_tiny(tiny_model, tmp_path_factory):
     """The tiny model written by save_pretrained and loaded back as a directory, so it is not synthetic."""
     directory = tmp_path_factory.mktemp("saved-tiny")
-    tiny.model.save_pretrained(directory)
-    tiny.tokenizer.save_pretrained(directory)
+    tiny_model.model.save_pretrained(directory)
+    tiny_model.tokenizer.save_pretrained(directory)
     return load_model(ModelSpec.parse(str(directory)))
 
 
 @pytest.fixture(scope="module")
 def saved_reference(saved_tiny, backend_settings):
     return TorchBackend(saved_tiny, backend_settings)
+
+
+@pytest.fixture(scope="module")
+def saved_quality(saved_reference, prompts):
+    return compute_quality(saved_reference, saved_reference, prompts[:1], steps=2, perplexity_tokens=64)
 
 
 def _full_forward_perplexity(model, token_ids) -> float:
@@ -134,16 +134,12 @@ def test_saved_model_not_synthetic(saved_tiny):
     assert not saved_tiny.info.synthetic
 
 
-def test_perplexity_finite(saved_reference, prompts):
-    quality = compute_quality(saved_reference, saved_reference, prompts[:1], steps=2, perplexity_tokens=64)
-
-    assert math.isfinite(quality.perplexity)
+def test_perplexity_finite(saved_quality):
+    assert math.isfinite(saved_quality.perplexity)
 
 
-def test_perplexity_has_no_note(saved_reference, prompts):
-    quality = compute_quality(saved_reference, saved_reference, prompts[:1], steps=2, perplexity_tokens=64)
-
-    assert quality.perplexity_note is None
+def test_perplexity_has_no_note(saved_quality):
+    assert saved_quality.perplexity_note is None
 
 
 def test_perplexity_matches_full_forward(saved_reference, saved_tiny):
@@ -156,15 +152,17 @@ def test_perplexity_matches_full_forward(saved_reference, saved_tiny):
     assert through_backend == pytest.approx(expected, rel=1e-3)
 
 
-def test_perplexity_passage_after_prompts(tiny):
-    longest_prompt = make_prompt(tiny.tokenizer, 1000).ids
-    passage = perplexity_token_ids(tiny.tokenizer, 64)
+def test_perplexity_passage_after_prompts(tiny_model):
+    # 1024 positions is the maximum of every GPT-2 size, so no prompt is longer than this one.
+    longest_prompt = make_prompt(tiny_model.tokenizer, 1024).ids
+    passage = perplexity_token_ids(tiny_model.tokenizer, 64)
 
-    assert " ".join(map(str, passage)) not in " ".join(map(str, longest_prompt))
+    starts = range(len(longest_prompt) - len(passage) + 1)
+    assert all(longest_prompt[start : start + len(passage)] != passage for start in starts)
 
 
-def test_perplexity_passage_length(tiny):
-    assert len(perplexity_token_ids(tiny.tokenizer, 256)) == 256
+def test_perplexity_passage_length(tiny_model):
+    assert len(perplexity_token_ids(tiny_model.tokenizer, 256)) == 256
 
 
 def test_perplexity_too_long_rejected(saved_reference, saved_tiny):
@@ -190,8 +188,8 @@ def test_empty_prompts_rejected(reference):
         compute_quality(reference, reference, [])
 
 
-def test_prompt_too_long_rejected(reference, tiny):
-    prompt = make_prompt(tiny.tokenizer, 250)
+def test_prompt_too_long_rejected(reference, tiny_model):
+    prompt = make_prompt(tiny_model.tokenizer, 250)
 
     with pytest.raises(PromptTooLongError):
         compute_quality(reference, reference, [prompt], steps=STEPS)

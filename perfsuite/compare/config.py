@@ -145,7 +145,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def parse_gate_table(table: Mapping[str, Any]) -> GateConfig:
-    """Build a GateConfig from the contents of ``[tool.perfsuite.gate]``; raise GateConfigError on bad keys or values."""
+    """Build a GateConfig from the contents of ``[tool.perfsuite.gate]``.
+
+    Raises GateConfigError naming the key and value for unknown keys and invalid values.
+    """
     unknown = [key for key in table if key not in TOP_LEVEL_KEYS]
     if unknown:
         raise GateConfigError(_unknown_key_message(unknown[0], TOP_LEVEL_KEYS))

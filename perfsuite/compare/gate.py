@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 class Outcome(enum.Enum):
-    """The gate's overall result; ``exit_code`` is what the command line returns."""
+    """The gate's overall result. ``exit_code`` is what the command line returns for it."""
 
     PASS = "pass"
     REGRESSION = "regression"
@@ -127,7 +127,7 @@ def run_gate(
     head_paths: Sequence[str | Path] | str | Path,
     config: GateConfig | None = None,
 ) -> GateResult:
-    """Load both sides from files or folders and compare them; RunFileError on unusable files."""
+    """Load both sides from files or folders and compare them. Raises RunFileError for unusable files."""
     return compare_runs(load_run(base_paths), load_run(head_paths), config or GateConfig())
 
 
@@ -222,6 +222,11 @@ def _setup_mismatches(base: BenchmarkRecord, head: BenchmarkRecord) -> list[Mism
     ):
         if base_value != head_value:
             found.append(Mismatch(subject, str(base_value), str(head_value), names, allowed=False))
+
+    # Runs saved before the work fingerprint existed lack it, so it is compared only when both have it.
+    base_work, head_work = base_setup.work_fingerprint, head_setup.work_fingerprint
+    if base_work is not None and head_work is not None and base_work != head_work:
+        found.append(Mismatch("work fingerprint (input tokens)", base_work, head_work, names, allowed=False))
 
     for subject, base_value, head_value in (
         ("model fingerprint", base_setup.model_fingerprint, head_setup.model_fingerprint),

@@ -32,11 +32,12 @@ SAVE_DATA_FIX = (
     "or save with --benchmark-json, which always includes them"
 )
 
-# perfsuite's own version is the code under test, so it may differ between base and head;
-# Python's version is compared from machine_info.
+# perfsuite's own version is the code under test, so it may differ between base and head.
+# Python's version is compared from machine_info instead.
 _VERSION_KEYS_IGNORED = frozenset({"perfsuite", "python"})
 
-# Facts of perfsuite's environment stamp that change timings. The commit it also holds differs by design.
+# Facts of perfsuite's environment stamp that change timings. The stamp also contains the commit,
+# which differs by design and is not compared.
 COMPARED_ENVIRONMENT_KEYS = ("physical_cores", "kernel_flags", "quantized_engine")
 
 
@@ -61,7 +62,7 @@ class Metric:
 
 @dataclass(frozen=True)
 class BenchmarkSetup:
-    """What a benchmark's figures depend on besides the code: the work, the model and the backend."""
+    """Inputs that a benchmark's figures depend on besides the code: the work, the model and the backend."""
 
     backend: str
     phase: str | None
@@ -71,6 +72,8 @@ class BenchmarkSetup:
     threads: int | None
     model_fingerprint: str | None
     backend_settings: Mapping[str, Any] = field(default_factory=dict)
+    # A hash of the phase, sizes, threads and exact input token ids; absent in older runs.
+    work_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,10 +152,10 @@ class SavedRun:
 
 
 def load_run(paths: Sequence[str | Path] | str | Path) -> SavedRun:
-    """Load one side from files and folders and pool the benchmarks they hold.
+    """Load one side from files and folders and pool the benchmarks they contain.
 
     Raises RunFileError naming the file and the fix when a file cannot be used, when a
-    folder holds no JSON file, or when the files come from different machines.
+    folder contains no JSON file, or when the files come from different machines.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -168,7 +171,7 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
         if path.is_dir():
             found = sorted(child for child in path.glob("*.json") if child.is_file())
             if not found:
-                raise RunFileError(f"{path}: folder holds no .json file; pass a saved run or a folder of them")
+                raise RunFileError(f"{path}: folder contains no .json file; pass a saved run or a folder of them")
             files.extend(found)
         else:
             files.append(path)
@@ -212,7 +215,8 @@ def parse_run_document(document: object, source: str) -> SavedRun:
     entries = document["benchmarks"]
     if not entries:
         raise RunFileError(
-            f"{source}: holds no benchmark; the run saved nothing (all benchmarks skipped, failed or disabled?)"
+            f"{source}: contains no benchmark, so the run saved nothing; check whether its benchmarks were "
+            "skipped, failed or run with --benchmark-disable"
         )
     _check_whole_file(entries, source)
 
@@ -292,7 +296,7 @@ def _parse_benchmark(entry: object, source: str) -> BenchmarkRecord:
 
 
 def _parse_extra_metrics(raw: object, metrics: dict[str, Metric], problems: dict[str, str]) -> None:
-    """Add each valid entry of extra_info["metrics"] to ``metrics``; record the others in ``problems``."""
+    """Add each valid entry of extra_info["metrics"] to ``metrics`` and the reason for each invalid one to ``problems``."""
     if raw is None:
         return
     if not isinstance(raw, dict):
@@ -345,6 +349,7 @@ def _setup_from(extra_info: Mapping[str, Any]) -> BenchmarkSetup:
     model = extra_info.get("model")
     fingerprint = model.get("fingerprint") if isinstance(model, dict) else None
     settings = extra_info.get("backend_settings")
+    work_fingerprint = extra_info.get("work_fingerprint")
     return BenchmarkSetup(
         backend=extra_info["backend"],
         phase=extra_info.get("phase"),
@@ -354,6 +359,7 @@ def _setup_from(extra_info: Mapping[str, Any]) -> BenchmarkSetup:
         threads=extra_info.get("threads"),
         model_fingerprint=fingerprint if isinstance(fingerprint, str) else None,
         backend_settings=dict(settings) if isinstance(settings, dict) else {},
+        work_fingerprint=work_fingerprint if isinstance(work_fingerprint, str) else None,
     )
 
 
@@ -375,7 +381,7 @@ def _environment_stamp(machine_info: Mapping[str, Any], entries: list[Any]) -> M
     """Return perfsuite's environment stamp: from machine_info.perfsuite, else from the first benchmark.
 
     perfsuite has saved library versions at ``perfsuite.versions`` and, later, inside
-    ``perfsuite.environment``; both layouts are read.
+    ``perfsuite.environment``. Both layouts are read.
     """
     candidates = []
     stamp = machine_info.get("perfsuite")

@@ -367,6 +367,8 @@ def compare_samples(
     if min(base_values) <= 0 or min(head_values) <= 0:
         return inconclusive("a value is 0 or negative, so the ratio of medians is undefined")
 
+    # NOTE: the U test treats pooled rounds as independent, so it overstates significance when
+    # whole runs shift. The run-level bootstrap interval, which the verdict also needs, guards that.
     p_value = mann_whitney_p_value(base_values, head_values)
     log_ratio = math.log(head_median) - math.log(base_median)
     log_low, log_high = _bootstrap_log_ratio_bounds(
@@ -437,10 +439,12 @@ def _decide(
     if -threshold <= worse_low and worse_high <= threshold:
         return _Decision(Verdict.UNCHANGED, f"the interval lies within ±{thresholds.min_effect:.0%}")
 
-    if abs(worse) >= threshold:
-        reason = f"the change reaches ±{thresholds.min_effect:.0%} but is not significant"
-    else:
+    if abs(worse) < threshold:
         reason = f"the interval is too wide to show the change is within ±{thresholds.min_effect:.0%}"
+    elif significant:
+        reason = "p is below alpha but the interval still includes 1"
+    else:
+        reason = f"the change reaches ±{thresholds.min_effect:.0%} but p is not below alpha {thresholds.alpha:g}"
 
     floor = smallest_possible_p_value(base_rounds, head_rounds)
     if floor >= thresholds.alpha:
@@ -452,7 +456,10 @@ def _decide(
     rounds = min(base_rounds, head_rounds)
     more_rounds = _estimate_more_rounds(worse, worse_low, worse_high, threshold, thresholds, rounds)
     if more_rounds is None:
-        reason += "; the change is close to the threshold, so more rounds may not decide it"
+        reason += (
+            "; no estimate of the rounds needed is given, because the interval is too wide or the change "
+            "too close to the threshold for more rounds to settle it soon"
+        )
     return _Decision(Verdict.INCONCLUSIVE, reason, more_rounds)
 
 
@@ -464,7 +471,8 @@ def _estimate_more_rounds(
     It assumes that the interval half-width shrinks as 1 / sqrt(rounds) and that the point
     estimate stays where it is. Neither is guaranteed, so the result is only a guide. It
     returns None when the point estimate sits so close to a boundary that more than
-    MAX_ROUNDS_FACTOR times the current rounds would be needed.
+    MAX_ROUNDS_FACTOR times the current rounds would be needed. For a side pooled from runs
+    that disagree, more runs rather than more rounds per run may be what is missing.
     """
     if abs(worse) >= threshold:
         # Deciding "slower" or "faster" needs the interval to stop crossing 1, and p < alpha.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from perfsuite.compare.gate import BenchmarkResult, GateResult, MetricResult, Status
+from perfsuite.compare.gate import BenchmarkResult, GateResult, MetricResult, Outcome, Status
 from perfsuite.compare.stats import SampleComparison, Verdict
 
 COLUMNS = ("benchmark", "metric", "baseline median", "current median", "ratio (CI)", "p", "verdict", "note")
@@ -142,12 +142,24 @@ def _benchmark_list(names: tuple[str, ...]) -> str:
 
 
 def single_run_warning(result: GateResult) -> str | None:
-    """Return a warning when a side holds one run, so shifts between runs go unmeasured."""
+    """Return a warning when a side contains a single run, so shifts between runs go unmeasured."""
     single = [side for side, sources in (("base", result.base_sources), ("head", result.head_sources)) if len(sources) == 1]
     if not single:
         return None
-    subject = "base and head each hold" if len(single) == 2 else f"{single[0]} holds"
+    subject = "base and head each contain" if len(single) == 2 else f"{single[0]} contains"
     return (
         f"{subject} a single run, so shifts of the whole machine between runs are not measured and only "
         "min_effect guards against them. Pool several runs per side for a verdict that accounts for them."
+    )
+
+
+def inconclusive_warning(result: GateResult) -> str | None:
+    """Return a warning for a pass in which some compared metrics were left undecided."""
+    compared = [metric for _, metric in result.metric_results() if metric.comparison is not None]
+    undecided = result.count(Verdict.INCONCLUSIVE)
+    if result.outcome is not Outcome.PASS or undecided == 0:
+        return None
+    return (
+        f"{undecided} of {len(compared)} compared metrics are inconclusive. The pass shows that no regression "
+        "was proven among them, not that there is none; more rounds or runs per side would decide them."
     )

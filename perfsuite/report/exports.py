@@ -11,7 +11,7 @@ first upload.
 github-action-benchmark's ``customSmallerIsBetter`` and ``customBiggerIsBetter`` tools, as
 read in that action's source (its custom-result extractor): a JSON array of
 {"name": str, "unit": str, "value": number, "range"?: str, "extra"?: str}. One file serves
-one tool, so each export holds the metrics of one direction. The value is the median; the
+one tool, so each export contains the metrics of one direction. The value is the median; the
 range is "± half the interquartile range".
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from perfsuite.compare.gate import GateResult
 from perfsuite.compare.table import (
     COLUMNS,
+    inconclusive_warning,
     mismatch_lines,
     result_rows,
     single_run_warning,
@@ -29,9 +30,9 @@ def render_markdown(result: GateResult, title: str = "perfsuite regression gate"
         lines.extend(f"- {_escape(line)}" for line in mismatches)
         lines.append("")
 
-    warning = single_run_warning(result)
-    if warning:
-        lines.extend([f"> **Note:** {_escape(warning)}", ""])
+    for warning in (single_run_warning(result), inconclusive_warning(result)):
+        if warning:
+            lines.extend([f"> **Note:** {_escape(warning)}", ""])
 
     rows = result_rows(result)
     if rows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from perfsuite.compare.gate import GateResult
 from perfsuite.compare.table import (
     COLUMNS,
+    inconclusive_warning,
     mismatch_lines,
     result_rows,
     single_run_warning,
@@ -31,8 +32,8 @@ def render_terminal(result: GateResult) -> str:
     for mismatch in mismatch_lines(result):
         lines.append(f"mismatch: {mismatch}")
 
-    warning = single_run_warning(result)
-    if warning:
-        lines.append(f"note: {warning}")
+    for warning in (single_run_warning(result), inconclusive_warning(result)):
+        if warning:
+            lines.append(f"note: {warning}")
     lines.append(summary_line(result))
     return "\n".join(lines) + "\n"
