@@ -28,7 +28,7 @@ ERROR_EXIT_CODE = 2
 
 
 class UsageError(PerfsuiteError, ValueError):
-    """A command-line argument is invalid; argparse's message is kept."""
+    """A command-line argument is invalid. The message is argparse's own where argparse found it."""
 
 
 class ReportWriteError(PerfsuiteError, OSError):
@@ -36,7 +36,7 @@ class ReportWriteError(PerfsuiteError, OSError):
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    # argparse exits on its own errors; raising lets main() return 2 like every other error.
+    # argparse exits on its own errors, so raising here lets main() return 2 like every other error.
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)")
 
@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         return _fail(str(error))
     except SystemExit as exit_request:
-        # --help and --version end here; keep main() returning an exit code.
+        # --help ends here, and main() still returns an exit code rather than exiting.
         return exit_request.code if isinstance(exit_request.code, int) else 0
 
     _configure_logging(arguments.verbose)

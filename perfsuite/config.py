@@ -87,6 +87,7 @@ class SuiteConfig:
     profile: Profile
     sweeps: Sweeps
     cache_dir: Path
+    measure_extras: bool = True
 
     def __post_init__(self) -> None:
         if not self.backends:

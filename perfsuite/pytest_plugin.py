@@ -96,6 +96,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             help=f"comma-separated {meaning} (default: ${variable} or the profile's values)",
         )
     group.addoption(
+        "--perf-no-extras",
+        action="store_true",
+        default=os.environ.get("PERFSUITE_NO_EXTRAS", "") == "1",
+        help="skip the per-backend memory, load-time, size and quality measurements (or PERFSUITE_NO_EXTRAS=1); "
+        "for repeated latency-only runs such as A/B gating",
+    )
+    group.addoption(
         "--perf-cache-dir",
         default=None,
         help="folder for exported models (default: $PERFSUITE_CACHE_DIR or ~/.cache/perfsuite)",
@@ -120,6 +127,7 @@ def _suite_config(config: pytest.Config) -> SuiteConfig:
         profile=profile,
         sweeps=_sweeps(config, profile),
         cache_dir=Path(cache_dir).expanduser() if cache_dir else default_cache_dir(),
+        measure_extras=not config.getoption("--perf-no-extras"),
     )
 
 

@@ -179,7 +179,7 @@ class PerfSession:
 
         # Measured here, between timings, so nothing of this runs beside a timed round.
         self.memory_bandwidth()
-        if backend_id not in self._extras:
+        if self.config.measure_extras and backend_id not in self._extras:
             self._extras[backend_id] = self._measure_extras(backend)
         return backend
 

@@ -18,6 +18,12 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 FAST_CONFIG = "[tool.perfsuite.gate]\nresamples = 500\n"
 
 
+@pytest.fixture(autouse=True)
+def no_step_summary(monkeypatch):
+    """Keep in-process runs from appending to a real GitHub job summary when the tests run in CI."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 @pytest.fixture
 def config(tmp_path):
     path = tmp_path / "pyproject.toml"

@@ -124,7 +124,7 @@ def test_regression_wins_over_missing(tmp_path):
 
 
 def machine_with(**changes):
-    """Return machine_info with ``changes`` applied; ``cpu__count`` sets machine_info["cpu"]["count"]."""
+    """Return machine_info with ``changes`` applied. A key such as ``cpu__count`` sets machine_info["cpu"]["count"]."""
     machine = copy.deepcopy(MACHINE_INFO)
     for dotted, value in changes.items():
         target = machine
@@ -209,6 +209,18 @@ def test_work_mismatch_never_allowed(tmp_path):
     assert result.outcome is Outcome.CANNOT_COMPARE
     assert result.mismatches[0].subject == "new tokens"
     assert not result.mismatches[0].allowed
+
+
+def test_work_fingerprint_mismatch(tmp_path):
+    config = GateConfig(thresholds=Thresholds(resamples=500), allow_mismatch=True)
+    result = gate(tmp_path, [entry(seed=1, work_fingerprint="aaaa")], [entry(seed=2, work_fingerprint="bbbb")], config)
+    assert result.outcome is Outcome.CANNOT_COMPARE
+    assert result.mismatches[0].subject == "work fingerprint (input tokens)"
+
+
+def test_work_fingerprint_absent_in_base(tmp_path):
+    result = gate(tmp_path, [entry(seed=1)], [entry(seed=2, work_fingerprint="bbbb")])
+    assert result.outcome is Outcome.PASS
 
 
 def test_mismatches_grouped(tmp_path):

@@ -98,7 +98,7 @@ def test_no_machine_info(tmp_path):
 
 
 def test_empty_benchmarks(tmp_path):
-    with pytest.raises(RunFileError, match="holds no benchmark"):
+    with pytest.raises(RunFileError, match="contains no benchmark"):
         load_run(write_run(tmp_path / "run.json", []))
 
 
@@ -159,7 +159,7 @@ def test_several_paths_pool(tmp_path):
 
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(RunFileError, match="holds no .json file"):
+    with pytest.raises(RunFileError, match="contains no .json file"):
         load_run(tmp_path / "empty")
 
 

@@ -1,4 +1,4 @@
-"""Statistics of the regression gate on constructed samples with known answers, and their properties."""
+"""Statistics of the regression gate on constructed samples with known results, and their properties."""
 
 from __future__ import annotations
 
@@ -149,6 +149,16 @@ def test_three_rounds_cannot_show_change():
     assert result.verdict is Verdict.INCONCLUSIVE
     assert "p cannot go below 0.1" in result.reason
     assert result.more_rounds == 2
+
+
+def test_significant_but_runs_disagree():
+    # Each side's two runs sit at different levels, so a resample of whole runs can reverse the change.
+    base = lognormal(1.0, 10, 1, 0.005) + lognormal(1.06, 10, 2, 0.005)
+    head = lognormal(1.02, 10, 4, 0.005) + lognormal(1.4, 10, 5, 0.005)
+    result = compare_samples(base, head, thresholds=FAST, base_run_sizes=[10, 10], head_run_sizes=[10, 10])
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert result.p_value < 0.01
+    assert result.reason.startswith("p is below alpha but the interval still includes 1")
 
 
 def test_zero_value_inconclusive():

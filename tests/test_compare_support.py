@@ -1,7 +1,7 @@
 """Builders of pytest-benchmark JSON documents shaped like perfsuite's saved runs.
 
 Shared by the test_compare_*, test_report_* and test_cli modules, which import it as a
-sibling module (pytest's default import mode puts tests/ on sys.path). It holds no tests.
+sibling module (pytest's default import mode puts tests/ on sys.path). It contains no tests.
 The field names and nesting follow a run saved by
 ``pytest benchmarks/ --perf-quick --benchmark-save-data`` with pytest-benchmark 5.3.
 """

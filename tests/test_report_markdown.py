@@ -79,10 +79,21 @@ def test_markdown_lists_allowed_mismatch(tmp_path):
     machine["cpu"]["count"] = 8
     config = GateConfig(thresholds=Thresholds(resamples=500), allow_mismatch=True)
     markdown = render_markdown(compared(tmp_path, config=config, head_machine=machine))
-    assert "#### Mismatches (allowed)" in markdown
+    assert "allow\\_mismatch is on, so differences marked allowed were compared anyway." in markdown
     assert "allowed by allow\\_mismatch" in markdown
 
 
 def test_markdown_single_run_note(tmp_path):
     markdown = render_markdown(compared(tmp_path))
-    assert "base and head each hold a single run" in markdown
+    assert "base and head each contain a single run" in markdown
+
+
+def test_markdown_warns_inconclusive_pass(tmp_path):
+    base = write_run(tmp_path / "base.json", [benchmark_entry(data=noisy_rounds(0.01, 6, seed=1, spread=0.15))])
+    head = write_run(tmp_path / "head.json", [benchmark_entry(data=noisy_rounds(0.01, 6, seed=2, spread=0.15))])
+    markdown = render_markdown(run_gate(base, head, FAST))
+    assert "1 of 1 compared metrics are inconclusive" in markdown
+
+
+def test_markdown_no_inconclusive_warning_on_regression(tmp_path):
+    assert "are inconclusive" not in render_markdown(compared(tmp_path))

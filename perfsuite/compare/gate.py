@@ -261,7 +261,8 @@ def _compare_metric(name: str, base: BenchmarkRecord, head: BenchmarkRecord, thr
     problem = head.metric_problems.get(name) or base.metric_problems.get(name)
     base_metric = base.metrics.get(name)
     head_metric = head.metrics.get(name)
-    unit = (head_metric or base_metric).unit if (head_metric or base_metric) else ""
+    known = head_metric or base_metric
+    unit = known.unit if known is not None else ""
 
     if problem:
         return MetricResult(name, unit, Status.UNREADABLE, thresholds, note=problem)

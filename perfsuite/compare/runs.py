@@ -255,7 +255,7 @@ def _check_whole_file(entries: list[Any], source: str) -> None:
 
 
 class _EntryError(Exception):
-    """A problem confined to one benchmark entry; becomes an UnreadableBenchmark."""
+    """A problem confined to one benchmark entry, recorded as an UnreadableBenchmark."""
 
 
 def _parse_benchmark(entry: object, source: str) -> BenchmarkRecord:

@@ -24,9 +24,9 @@ def render_markdown(result: GateResult, title: str = "perfsuite regression gate"
 
     mismatches = mismatch_lines(result)
     if mismatches:
-        heading = "Mismatches (allowed)" if result.mismatch_allowed else "Mismatches"
-        lines.append(f"#### {heading}")
-        lines.append("")
+        lines.extend(["#### Mismatches", ""])
+        if result.mismatch_allowed:
+            lines.extend(["allow\\_mismatch is on, so differences marked allowed were compared anyway.", ""])
         lines.extend(f"- {_escape(line)}" for line in mismatches)
         lines.append("")
 
