@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,7 +149,3 @@ def _git(repository: Path, *arguments: str) -> str:
         raise AbError(f"git {' '.join(arguments)} failed: {error.stderr.strip()}") from error
     return completed.stdout.strip()
 
-
-def pytest_arguments(extra: Sequence[str]) -> tuple[str, ...]:
-    """Return the pytest arguments both sides get: the quick profile unless ``extra`` chooses otherwise."""
-    return tuple(extra) if extra else ("--perf-quick",)

@@ -141,6 +141,10 @@ class PhaseBenchmark:
         extra_info = self._extra_info(work)
         extra_info["work_fingerprint"] = work.fingerprint(input_ids)
         extra_info["metrics"] = generation_metrics(timed, work.batch_size)
+        peak = self.session.backend_extras(self.backend.backend_id).get("peak_rss_bytes")
+        if peak is not None:
+            # One isolated measurement per run: pooled runs give the gate several values.
+            extra_info["metrics"]["peak_rss_bytes"] = metric("bytes", "lower", [float(peak)])
         extra_info["decode_token_percentiles_s"] = decode_percentiles(timed)
         extra_info["decode_bound"] = self._decode_bound(extra_info["decode_token_percentiles_s"], work)
         self._finish(work, extra_info)

@@ -28,11 +28,15 @@ from perfsuite.errors import InvalidOptionError, PerfsuiteError
 from perfsuite.measure import PhaseBenchmark
 from perfsuite.models.spec import DEFAULT_MODEL, ModelSpec
 from perfsuite.prompts import Prompt
+from perfsuite.pytest_gate import gate_current_run
+from perfsuite.compare.gate import Outcome
+from perfsuite.report.terminal import render_terminal
 from perfsuite.report.summary import summary_lines
 from perfsuite.session import PerfSession
 
 SESSION_KEY = pytest.StashKey[PerfSession]()
 PROGRESS_KEY = pytest.StashKey[logging.Handler]()
+GATE_KEY = pytest.StashKey[str]()
 
 # Sweep options: option name, environment variable, the Sweeps field, help text.
 SWEEP_OPTIONS = (
@@ -95,6 +99,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             default=os.environ.get(variable),
             help=f"comma-separated {meaning} (default: ${variable} or the profile's values)",
         )
+    group.addoption(
+        "--perf-gate",
+        metavar="BASE",
+        default=None,
+        help="after the run, gate its per-round data against BASE (a saved JSON file or a folder of them); "
+        "pytest then exits 1 on a regression and 2 when the runs cannot be compared",
+    )
     group.addoption(
         "--perf-no-extras",
         action="store_true",
@@ -218,7 +229,29 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         reporter.write_line(f"perfsuite model: {info.describe()}")
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Run the regression gate when --perf-gate is given and every benchmark passed."""
+    base = session.config.getoption("--perf-gate")
+    if not base or exitstatus != pytest.ExitCode.OK:
+        return
+
+    try:
+        result = gate_current_run(session.config, base)
+    except PerfsuiteError as error:
+        session.config.stash[GATE_KEY] = f"perfsuite gate: cannot compare: {error}\n"
+        session.exitstatus = Outcome.CANNOT_COMPARE.exit_code
+        return
+
+    session.config.stash[GATE_KEY] = render_terminal(result)
+    session.exitstatus = result.outcome.exit_code
+
+
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    gate_report = config.stash.get(GATE_KEY, None)
+    if gate_report is not None:
+        terminalreporter.write_sep("=", "perfsuite gate")
+        terminalreporter.write(gate_report)
+
     perf_session = config.stash.get(SESSION_KEY, None)
     # With --benchmark-disable nothing is timed, so there is nothing to summarize.
     if perf_session is None or not any("median_s" in result.extra_info for result in perf_session.results):
