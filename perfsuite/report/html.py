@@ -146,7 +146,16 @@ def comparison_chart(result: GateResult) -> Chart | None:
     if not values:
         return None
 
-    chart = pygal.HorizontalBar(**_config("head / base median, with confidence interval", "ratio", height=max(420, 28 * len(values))))
+    lows = [value["ci"]["low"] if "ci" in value else value["value"] for value in values]
+    highs = [value["ci"]["high"] if "ci" in value else value["value"] for value in values]
+    # Bars grow from 1.0 (no change), so each bar's direction and length are the change itself.
+    axis_range = (min(0.9, min(lows)) * 0.98, max(1.1, max(highs)) * 1.02)
+    chart = pygal.HorizontalBar(
+        **_config(
+            "head / base median, with confidence interval", "ratio",
+            height=max(420, 28 * len(values)), range=axis_range, zero=1,
+        )
+    )
     chart.x_labels = labels
     chart.add("head / base", values)
     return Chart(
