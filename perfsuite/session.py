@@ -1,4 +1,4 @@
-"""Per-run state: the model, prompts and backends, each built at most once per pytest run."""
+"""Per-run state: the model, prompts and backends, each built at most once per pytest run and thread count."""
 
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ from perfsuite.backends.base import BackendSettings
 from perfsuite.models.source import LoadedModel, load_model
 from perfsuite.models.spec import ModelSpec
 
+BENCHMARK_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+
 
 @pytest.fixture(scope="session")
 def tiny_model() -> LoadedModel:
@@ -36,3 +38,17 @@ def backend_settings(export_cache_dir: Path) -> BackendSettings:
 def distilgpt2_model() -> LoadedModel:
     """The synthetic model with distilgpt2's geometry, shared by the tests that need full size."""
     return load_model(ModelSpec.parse("synthetic:distilgpt2"))
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, export_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A folder with the repository's benchmark modules and the plugin, as a checkout has them."""
+    pytester.makeconftest('pytest_plugins = ("perfsuite.pytest_plugin",)')
+    for module in BENCHMARK_DIR.glob("test_*.py"):
+        pytester.makepyfile(**{module.stem: module.read_text()})
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(export_cache_dir))
+    for variable in ("PERFSUITE_MODEL", "PERFSUITE_BACKENDS", "PERFSUITE_TEST_SLOWDOWN", "PERFSUITE_QUICK"):
+        monkeypatch.delenv(variable, raising=False)
+    return pytester

@@ -13,23 +13,6 @@ BENCHMARK_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
 BACKEND_IDS = ("torch-fp32", "torch-int8-dynamic", "onnxruntime", "onnxruntime-int8")
 QUICK_PHASE_COUNT = 3  # tokenize, first token and generate, each once in the quick profile
 
-pytest_plugins = ("pytester",)
-
-
-@pytest.fixture
-def suite(pytester: pytest.Pytester, export_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A folder with the repository's benchmark modules and the plugin, as a checkout has them."""
-    pytester.makeconftest('pytest_plugins = ("perfsuite.pytest_plugin",)')
-    for module in BENCHMARK_DIR.glob("test_*.py"):
-        pytester.makepyfile(**{module.stem: module.read_text()})
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(export_cache_dir))
-    monkeypatch.delenv("PERFSUITE_MODEL", raising=False)
-    monkeypatch.delenv("PERFSUITE_BACKENDS", raising=False)
-    return pytester
-
-
 def run_suite(suite: pytest.Pytester, *args: str) -> pytest.RunResult:
     return suite.runpytest_subprocess("-p", "no:cacheprovider", "--perf-quick", *args, timeout=900)
 

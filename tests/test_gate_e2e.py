@@ -9,30 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPOSITORY = Path(__file__).resolve().parent.parent
-BENCHMARK_DIR = REPOSITORY / "benchmarks"
 # One short generate and first-token benchmark of torch-fp32 on the tiny model, with full-profile rounds.
 NARROW = (
     "-p", "no:cacheprovider", "--perf-model=synthetic:tiny", "--perf-backends=torch-fp32", "--perf-no-extras",
     "--perf-threads=1", "--perf-prompt-lengths=16", "--perf-generate-prompt-lengths=16", "--perf-new-tokens=8",
     "--perf-batch-sizes=1", "-k", "generate or first_token",
 )
-
-pytest_plugins = ("pytester",)
-
-
-@pytest.fixture
-def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, export_cache_dir: Path) -> pytest.Pytester:
-    pytester.makeconftest('pytest_plugins = ("perfsuite.pytest_plugin",)')
-    for module in BENCHMARK_DIR.glob("test_*.py"):
-        pytester.makepyfile(**{module.stem: module.read_text()})
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(export_cache_dir))
-    monkeypatch.delenv("PERFSUITE_TEST_SLOWDOWN", raising=False)
-    return pytester
-
 
 def test_gate_fails_on_injected_slowdown(suite, monkeypatch):
     base = suite.runpytest_subprocess(*NARROW, "--benchmark-json=base.json", timeout=600)
