@@ -45,7 +45,7 @@ class AbConfig:
     base_ref: str
     output_dir: Path
     repository: Path = Path(".")
-    pairs: int = 3
+    pairs: int = 5
     pytest_args: tuple[str, ...] = ("--perf-quick",)
     allow_measurement_change: bool = False
     timeout_s: float = 1800.0

@@ -11,7 +11,7 @@ each trial with ``perfsuite.compare.compare_runs`` and reports two rates:
 
 Trials slide over the runs one run at a time, so neighbouring trials share runs and are
 not independent. Every trial counts in a rate's estimate, but its 95% Wilson interval
-uses only the number of disjoint trials, which makes the interval conservative.
+uses only the number of disjoint trials, so it is wider than one on every trial would be.
 
 Usage::
 
@@ -131,6 +131,7 @@ class CollectedRun:
     pair: int
     path: Path
     wall_s: float | None = None
+    load_1min: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,6 +310,7 @@ def run_benchmark(settings: Settings, label: str, pair: int) -> CollectedRun:
     command = benchmark_command(settings, output)
     logger.debug("pair %d, run %s: %s", pair, label, shlex.join(command))
 
+    load_1min = one_minute_load()
     started = time.monotonic()
     try:
         completed = subprocess.run(
@@ -329,7 +331,7 @@ def run_benchmark(settings: Settings, label: str, pair: int) -> CollectedRun:
         tail = "\n".join((completed.stdout + completed.stderr).splitlines()[-20:])
         raise GateQualityError(f"run {label} of pair {pair} failed with exit code {completed.returncode}:\n{tail}")
     logger.info("pair %d, run %s: %.1f s", pair, label, wall_s)
-    return CollectedRun(label, pair, output, wall_s)
+    return CollectedRun(label, pair, output, wall_s, load_1min)
 
 
 def collect_runs(
@@ -363,7 +365,7 @@ def write_manifest(collection: Collection, runs_dir: Path) -> None:
         "wall_s": collection.wall_s,
         "load_before": collection.load_before,
         "load_after": collection.load_after,
-        "runs": [{"file": run.path.name, "wall_s": run.wall_s} for run in collection.runs],
+        "runs": [{"file": run.path.name, "wall_s": run.wall_s, "load_1min": run.load_1min} for run in collection.runs],
     }
     (runs_dir / MANIFEST_NAME).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
@@ -380,13 +382,14 @@ def read_saved_runs(runs_dir: Path) -> Collection:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise GateQualityError(f"{manifest_path}: cannot be read ({error}); delete it to gate the runs without it") from None
-    wall_times = {entry["file"]: entry.get("wall_s") for entry in manifest.get("runs", [])}
+    entries = {entry["file"]: entry for entry in manifest.get("runs", [])}
 
     runs = []
     for path in sorted(runs_dir.glob("*.json")):
         match = RUN_FILE_PATTERN.match(path.name)
         if match:
-            runs.append(CollectedRun(match["label"], int(match["pair"]), path, wall_times.get(path.name)))
+            entry = entries.get(path.name, {})
+            runs.append(CollectedRun(match["label"], int(match["pair"]), path, entry.get("wall_s"), entry.get("load_1min")))
     if not runs:
         raise GateQualityError(f"{runs_dir}: contains no saved run named like 000-A.json; collect runs first")
 
@@ -527,6 +530,7 @@ class Report:
     results: tuple[TrialResult, ...]
     config: GateConfig
     machine: str
+    commits: dict[str, list[str]]
     script_command: str
     gating_s: float
 
@@ -568,6 +572,35 @@ def load_text(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def run_load_text(collection: Collection) -> str:
+    loads = [run.load_1min for run in collection.runs if run.load_1min is not None]
+    if not loads:
+        return "n/a"
+    return f"{min(loads):.2f} to {max(loads):.2f}, median {statistics.median(loads):.2f}"
+
+
+def run_commits(collection: Collection) -> dict[str, list[str]]:
+    """Return the run names per commit that pytest-benchmark recorded, with " (dirty)" for local edits."""
+    commits: dict[str, list[str]] = {}
+    for run in sorted(collection.runs, key=lambda run: run.path.name):
+        document = json.loads(run.path.read_text(encoding="utf-8"))
+        info = document.get("commit_info") or {}
+        commit = str(info.get("id") or "unknown")[:12]
+        if info.get("dirty"):
+            commit += " (dirty)"
+        commits.setdefault(commit, []).append(run.path.stem)
+    return commits
+
+
+def commits_text(commits: dict[str, list[str]]) -> str:
+    # NOTE: a dirty working tree can change between two runs without changing this record,
+    # so one commit shows only that no commit happened while the runs were collected.
+    if len(commits) == 1:
+        return f"commit {next(iter(commits))} in every run"
+    parts = [f"{commit} in {len(names)} run(s) ({names[0]} to {names[-1]})" for commit, names in commits.items()]
+    return f"**{len(commits)} commits**, so the code changed while runs were collected: " + "; ".join(parts)
+
+
 def run_time_text(collection: Collection) -> str:
     clean = len(collection.labelled(CLEAN))
     slowed = len(collection.labelled(SLOWED))
@@ -596,6 +629,8 @@ def render_summary_table(report: Report) -> list[str]:
     rows = [
         ("machine", report.machine),
         ("load average (1 min) before / after runs", f"{load_text(collection.load_before)} / {load_text(collection.load_after)}"),
+        ("load average (1 min) at the start of each run", run_load_text(collection)),
+        ("code under test", commits_text(report.commits)),
         ("command", f"`{report.script_command}`"),
         ("benchmark run", f"`HF_HUB_OFFLINE=1 {benchmark}`, in a fresh process each"),
         ("B runs", f"`{SLOWDOWN_VARIABLE}={settings.slowdown_value}`"),
@@ -606,7 +641,7 @@ def render_summary_table(report: Report) -> list[str]:
         ("wall time", f"{total_s} (runs {collection_s}, gating {report.gating_s:.0f} s)"),
     ]
     if collection.command != report.script_command:
-        rows.insert(3, ("runs collected by", f"`{collection.command}`"))
+        rows.insert(rows.index(("command", f"`{report.script_command}`")) + 1, ("runs collected by", f"`{collection.command}`"))
     lines = ["| | |", "| --- | --- |"]
     lines.extend(f"| {name} | {value} |" for name, value in rows)
     return lines
@@ -645,15 +680,25 @@ def render_verdict(report: Report) -> list[str]:
     null_needed = trials_to_show(TARGET_MAX_FALSE_ALARM_RATE, at_most=True)
     detection_needed = trials_to_show(TARGET_MIN_DETECTION_RATE, at_most=False)
     runs_per_side = report.settings.runs_per_side
+    null_runs = null_needed * 2 * runs_per_side
+    detection_runs = detection_needed * runs_per_side * 2
 
     return [
         f"- Estimates within the target: {'yes' if estimates_met else 'no'}.",
         f"- {CONFIDENCE:.0%} intervals within the target: {'yes' if intervals_met else 'no'}.",
         f"- With no error at all, showing at most {percent(TARGET_MAX_FALSE_ALARM_RATE)} false alarms takes "
-        f"{null_needed} independent same-code trials ({null_needed * 2 * runs_per_side} runs), and showing at "
-        f"least {percent(TARGET_MIN_DETECTION_RATE)} detection takes {detection_needed} independent A/B trials "
-        f"({detection_needed * runs_per_side} runs of each kind).",
+        f"{null_needed} independent same-code trials ({null_runs} runs{hours_text(report.collection, null_runs)}), "
+        f"and showing at least {percent(TARGET_MIN_DETECTION_RATE)} detection takes {detection_needed} independent "
+        f"A/B trials ({detection_runs} runs{hours_text(report.collection, detection_runs)}).",
     ]
+
+
+def hours_text(collection: Collection, runs: int) -> str:
+    """Return ", about N h" for ``runs`` runs at this measurement's mean run time, or "" when it is unknown."""
+    wall_times = [run.wall_s for run in collection.runs if run.wall_s is not None]
+    if not wall_times:
+        return ""
+    return f", about {runs * statistics.mean(wall_times) / 3600:.1f} h at {statistics.mean(wall_times):.1f} s a run"
 
 
 def render_metric_table(report: Report) -> list[str]:
@@ -744,7 +789,7 @@ def describe_machine() -> str:
     flags = ", ".join(stamp.kernel_flags) or "none"
     return (
         f"{stamp.cpu_model}, {stamp.physical_cores} physical / {stamp.logical_cores} logical cores, "
-        f"kernel flags {flags}; torch {stamp.versions.get('torch')}, commit {stamp.commit or 'unknown'}"
+        f"kernel flags {flags}; torch {stamp.versions.get('torch')}"
     )
 
 
@@ -777,6 +822,10 @@ def measure(settings: Settings, script_command: str, started: float) -> Report:
             len(collection.runs), settings.runs_per_side,
         )
 
+    commits = run_commits(collection)
+    if len(commits) > 1:
+        logger.warning("the runs come from %d commits, so the code changed during collection: %s", len(commits), ", ".join(commits))
+
     gating_started = time.monotonic()
     loaded: dict[tuple[Path, ...], SavedRun] = {}
     results = tuple(gate_trial(trial, config, settings.backend, loaded) for trial in trials)
@@ -786,6 +835,7 @@ def measure(settings: Settings, script_command: str, started: float) -> Report:
         results=results,
         config=config,
         machine=describe_machine(),
+        commits=commits,
         script_command=script_command,
         gating_s=time.monotonic() - gating_started,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -250,6 +251,28 @@ def test_main_reports_saved_runs(tmp_path):
     assert code == 0
     assert "| **false alarms** | A/A and B/B | 0 / 6 | 4 | 0.0% |" in report
     assert "| **detection** | A/B | 4 / 4 | 4 | 100.0% |" in report
+
+
+def test_report_names_single_commit(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_pairs(runs_dir, 2, head_factor=1.2)
+    output = tmp_path / "report.md"
+    gate_quality.main(["--runs-dir", str(runs_dir), "--no-collect", "--runs-per-side", "1", "--output", str(output)])
+    assert "| code under test | commit 000000000000 in every run |" in output.read_text(encoding="utf-8")
+
+
+def test_report_flags_changed_commit(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_pairs(runs_dir, 2, head_factor=1.2)
+    changed = runs_dir / "001-B.json"
+    document = json.loads(changed.read_text(encoding="utf-8"))
+    document["commit_info"] = {"id": "1" * 40, "dirty": True}
+    changed.write_text(json.dumps(document), encoding="utf-8")
+    output = tmp_path / "report.md"
+    gate_quality.main(["--runs-dir", str(runs_dir), "--no-collect", "--runs-per-side", "1", "--output", str(output)])
+    report = output.read_text(encoding="utf-8")
+    assert "**2 commits**" in report
+    assert "111111111111 (dirty) in 1 run(s) (001-B to 001-B)" in report
 
 
 def test_main_empty_runs_dir_fails(tmp_path):
