@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,10 +51,14 @@ class AbConfig:
     pytest_args: tuple[str, ...] = ("--perf-quick",)
     allow_measurement_change: bool = False
     timeout_s: float = 1800.0
+    # Seconds that extra pairs may take while some verdicts are still inconclusive; 0 runs no extra pair.
+    extend_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.pairs < 1:
             raise AbError(f"pairs must be at least 1, got {self.pairs}")
+        if self.extend_budget_s < 0:
+            raise AbError(f"the extension budget must be 0 or more seconds, got {self.extend_budget_s}")
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,18 @@ class AbRun:
     base_dir: Path
     head_dir: Path
     measurement_changes: tuple[str, ...] = field(default_factory=tuple)
+    pairs_run: int = 0
 
 
-def run_ab(config: AbConfig) -> AbRun:
+# Returns True when the runs saved so far in (base folder, head folder) decide every verdict.
+DecidedCheck = Callable[[Path, Path], bool]
+
+
+def run_ab(config: AbConfig, decided: DecidedCheck | None = None) -> AbRun:
     """Run both sides ``config.pairs`` times in alternating order and return where the runs were saved.
+
+    With ``decided`` and a positive ``extend_budget_s``, more pairs follow while ``decided``
+    returns False and the next pair is expected to fit in the budget.
 
     Raises AbError when the base revision is unknown, the measurement code differs and
     ``allow_measurement_change`` is off, or a benchmark run fails.
@@ -90,11 +104,11 @@ def run_ab(config: AbConfig) -> AbRun:
         worktree = Path(scratch) / "base"
         _git(repository, "worktree", "add", "--detach", str(worktree), base_commit)
         try:
-            _alternate(config, worktree, repository, base_dir, head_dir)
+            pairs_run = _alternate(config, worktree, repository, base_dir, head_dir, decided)
         finally:
             _git(repository, "worktree", "remove", "--force", str(worktree))
 
-    return AbRun(base_commit, base_dir, head_dir, tuple(changes))
+    return AbRun(base_commit, base_dir, head_dir, tuple(changes), pairs_run)
 
 
 def measurement_changes(repository: Path, base_commit: str) -> list[str]:
@@ -111,12 +125,34 @@ def side_order(pair: int) -> tuple[str, str]:
     return ("base", "head") if pair % 2 == 0 else ("head", "base")
 
 
-def _alternate(config: AbConfig, worktree: Path, repository: Path, base_dir: Path, head_dir: Path) -> None:
+def _alternate(
+    config: AbConfig, worktree: Path, repository: Path, base_dir: Path, head_dir: Path, decided: DecidedCheck | None
+) -> int:
+    """Run the pairs, then extra pairs while verdicts are undecided and the budget allows; return the pair count."""
     sides = {"base": (worktree, base_dir), "head": (repository, head_dir)}
-    for pair in range(config.pairs):
+
+    def run_pair(pair: int) -> float:
+        started = time.monotonic()
         for side in side_order(pair):
             source, target = sides[side]
             _run_benchmarks(config, side, source, target / f"{pair:02d}.json")
+        return time.monotonic() - started
+
+    pair_seconds = max(run_pair(pair) for pair in range(config.pairs))
+    if decided is None or config.extend_budget_s <= 0:
+        return config.pairs
+
+    pairs = config.pairs
+    extension_started = time.monotonic()
+    while not decided(base_dir, head_dir):
+        remaining = config.extend_budget_s - (time.monotonic() - extension_started)
+        if remaining < pair_seconds:
+            logger.info("Some verdicts are still inconclusive, but another pair would not fit in the budget")
+            break
+        logger.info("Some verdicts are inconclusive; running pair %d (%.0f s of budget left)", pairs + 1, remaining)
+        pair_seconds = max(pair_seconds, run_pair(pairs))
+        pairs += 1
+    return pairs
 
 
 def _run_benchmarks(config: AbConfig, side: str, source: Path, output: Path) -> None:

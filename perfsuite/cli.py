@@ -19,6 +19,7 @@ from pathlib import Path
 from perfsuite.ab import AbConfig, run_ab
 from perfsuite.compare.config import load_gate_config
 from perfsuite.compare.gate import GateResult, run_gate
+from perfsuite.compare.stats import Verdict
 from perfsuite.compare.runs import load_run
 from perfsuite.errors import PerfsuiteError
 from perfsuite.report.exports import ExportFormat, GithubBenchmarkTool, write_export
@@ -76,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--pytest-args",
         default="--perf-quick --perf-no-extras",
         help="arguments for each benchmark run, as one shell-quoted string (default: '--perf-quick --perf-no-extras')",
+    )
+    ab.add_argument(
+        "--extend-budget",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="while some verdicts are inconclusive, run more pairs for up to SECONDS (default: 0, no extra pairs)",
     )
     ab.add_argument(
         "--allow-measurement-change",
@@ -171,14 +179,21 @@ def _ab(arguments: argparse.Namespace) -> int:
         pairs=arguments.pairs,
         pytest_args=tuple(shlex.split(arguments.pytest_args)),
         allow_measurement_change=arguments.allow_measurement_change,
+        extend_budget_s=arguments.extend_budget,
     )
-    run = run_ab(config)
+    gate_config = _gate_config(arguments)
+
+    def decided(base_dir: Path, head_dir: Path) -> bool:
+        return run_gate(base_dir, head_dir, gate_config).count(Verdict.INCONCLUSIVE) == 0
+
+    run = run_ab(config, decided)
     if run.measurement_changes:
         sys.stdout.write(
             "NOTE: the measurement code differs between the sides (" + ", ".join(run.measurement_changes) + "); "
             "compared anyway because --allow-measurement-change was given.\n"
         )
-    result = run_gate(run.base_dir, run.head_dir, _gate_config(arguments))
+    result = run_gate(run.base_dir, run.head_dir, gate_config)
+    sys.stdout.write(f"Ran {run.pairs_run} base/head pairs against {run.base_commit[:12]}.\n")
     return _publish(result, arguments)
 
 

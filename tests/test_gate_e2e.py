@@ -98,3 +98,23 @@ def test_ab_unknown_base_named(tmp_path):
 
     assert completed.returncode == 2
     assert "no-such-branch" in completed.stderr
+
+
+def test_ab_extends_while_inconclusive(tmp_path, export_cache_dir):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPOSITORY), str(clone)], check=True)
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PERFSUITE_CACHE_DIR": str(export_cache_dir)}
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "perfsuite.cli", "ab", "--base", "HEAD", "--pairs", "1", "--extend-budget", "90",
+         "--output", str(tmp_path / "ab"), "--pytest-args", shlex.join(NARROW)],
+        cwd=clone, env=environment, capture_output=True, text=True, timeout=900,
+    )
+
+    pairs = len(list((tmp_path / "ab" / "base").glob("*.json")))
+    assert completed.returncode == _outcome_code(completed.stdout), completed.stderr[-2000:]
+    assert f"Ran {pairs} base/head pairs" in completed.stdout
+    assert len(list((tmp_path / "ab" / "head").glob("*.json"))) == pairs
+    # With one pair some verdicts are inconclusive (5 generate rounds cannot reach p < 0.01 in
+    # every metric), so the budget buys at least one more pair.
+    assert pairs >= 2
