@@ -3,8 +3,9 @@
 Runner-to-runner noise on shared CI is larger than the regressions worth catching, so
 both sides run in the same job, alternating base, head, base, head, and the gate pools
 each side's rounds. The base revision is checked out into a temporary git worktree and
-runs its own benchmark code and its own ``perfsuite``; a change to the code that defines
-the measured work makes the comparison refuse, unless it is explicitly allowed.
+runs its own benchmark code and its own ``perfsuite``. When the code that defines the
+measured work differs between the sides, the command rejects the comparison unless it is
+explicitly allowed.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class AbError(PerfsuiteError, RuntimeError):
 
 @dataclass(frozen=True)
 class AbConfig:
-    """What an A/B run compares and how many alternating pairs it runs."""
+    """Settings of an A/B run: the base revision, the output folder and the number of alternating pairs."""
 
     base_ref: str
     output_dir: Path
@@ -63,7 +64,7 @@ class AbConfig:
 
 @dataclass(frozen=True)
 class AbRun:
-    """Where each side's saved runs are, and what differed in the measurement code."""
+    """The folders of each side's saved runs, the measurement files that differed, and the pairs run."""
 
     base_commit: str
     base_dir: Path

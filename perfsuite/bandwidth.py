@@ -42,8 +42,8 @@ class DecodeBound:
 def measure_memory_bandwidth(buffer_bytes: int = BUFFER_BYTES, repeats: int = REPEATS) -> float:
     """Return the best observed copy bandwidth in bytes per second (bytes read plus bytes written).
 
-    One thread copies a buffer larger than the caches; the best of ``repeats`` is kept,
-    as the bound is what the memory can do, not what a noisy moment allowed.
+    One thread copies a buffer larger than the caches. The best of ``repeats`` is kept,
+    because the bound is what the memory can do, not what a noisy moment allowed.
     """
     source = np.ones(buffer_bytes // 8, dtype=np.float64)
     target = np.empty_like(source)

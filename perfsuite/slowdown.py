@@ -23,7 +23,7 @@ SLOWDOWN_VARIABLE = "PERFSUITE_TEST_SLOWDOWN"
 
 @dataclass(frozen=True)
 class Slowdown:
-    """Which backend to slow down, and by what fraction of each call's time."""
+    """The backend to slow down and the fraction of each call's time to add."""
 
     backend_id: str
     fraction: float

@@ -88,10 +88,10 @@ def phase_chart(run: SavedRun, phase: str) -> Chart | None:
 def prompt_length_chart(run: SavedRun) -> Chart | None:
     """Median first-token latency against prompt length, one line per backend (batch 1, most threads)."""
     points: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    most_threads = max((record.setup.threads or 0 for record in run.benchmarks.values()), default=0)
+    max_threads = max((record.setup.threads or 0 for record in run.benchmarks.values()), default=0)
     for record in run.benchmarks.values():
         setup = record.setup
-        if setup.phase == "first-token" and setup.batch_size in (1, None) and (setup.threads or 0) == most_threads:
+        if setup.phase == "first-token" and setup.batch_size in (1, None) and (setup.threads or 0) == max_threads:
             value = _median_ms(record)
             if value is not None and setup.prompt_tokens:
                 points[setup.backend].append((setup.prompt_tokens, value))
@@ -102,11 +102,11 @@ def prompt_length_chart(run: SavedRun) -> Chart | None:
     chart = pygal.XY(**_config("first token latency against prompt length", "milliseconds", x_title="prompt tokens", dots_size=4))
     for backend, series in points.items():
         chart.add(backend, sorted(series))
-    return Chart("Latency against prompt length", f"Prefill cost as the prompt grows, at {most_threads} threads.", chart.render(is_unicode=True))
+    return Chart("Latency against prompt length", f"Prefill cost as the prompt grows, at {max_threads} threads.", chart.render(is_unicode=True))
 
 
 def speedup_chart(run: SavedRun) -> Chart | None:
-    """Each backend's speed relative to torch-fp32 on the same work: above 1 is faster."""
+    """Chart each backend's speed relative to torch-fp32 on the same work: above 1 is faster."""
     rows: dict[str, dict[str, float]] = {}
     for phase in PHASES:
         for group, members in _by_group(run, phase).items():
