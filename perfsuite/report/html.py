@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ def _config(title: str, y_title: str, **options) -> dict:
         "x_label_rotation": 20,
         "legend_at_bottom": True,
         "print_values": False,
+        "truncate_label": -1,
         **options,
     }
 
@@ -79,7 +81,8 @@ def phase_chart(run: SavedRun, phase: str) -> Chart | None:
         return None
 
     chart = pygal.Bar(**_config(f"{phase}: median time per round", "milliseconds"))
-    chart.x_labels = list(grouped)
+    # The title names the phase, so each label keeps only the work: "prompt 128, new 64, batch 1, threads 2".
+    chart.x_labels = [group.split(": ", 1)[-1] for group in grouped]
     for backend in _backends(run):
         chart.add(backend, [_median_ms(members[backend]) if backend in members else None for members in grouped.values()])
     return Chart(f"{phase} latency", "Shorter is faster. Each cluster is one piece of work done by every backend.", chart.render(is_unicode=True))
@@ -166,6 +169,14 @@ def comparison_chart(result: GateResult) -> Chart | None:
     )
 
 
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
+
+
+def _static_svg(svg: str) -> str:
+    """Remove pygal's inline configuration script; the charts need no script to display."""
+    return _SCRIPT.sub("", svg)
+
+
 def render_report(run: SavedRun, comparison: GateResult | None = None) -> str:
     """Return the whole report page."""
     charts = [phase_chart(run, phase) for phase in PHASES]
@@ -175,7 +186,9 @@ def render_report(run: SavedRun, comparison: GateResult | None = None) -> str:
 
     sections = []
     for chart in (chart for chart in charts if chart is not None):
-        sections.append(f"<section><h2>{html.escape(chart.title)}</h2><p>{html.escape(chart.caption)}</p>{chart.svg}</section>")
+        sections.append(
+            f"<section><h2>{html.escape(chart.title)}</h2><p>{html.escape(chart.caption)}</p>{_static_svg(chart.svg)}</section>"
+        )
 
     sources = ", ".join(html.escape(source) for source in run.sources)
     outcome = ""
