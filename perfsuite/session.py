@@ -138,11 +138,22 @@ class PerfSession:
                 f"weight-read time at that bandwidth over the measured p50 (100% = at the hardware limit)."
             )
         notes += harness_overhead_notes(self.results)
+        notes += self._export_notes()
         if self._model is not None and self._model.info.synthetic:
             notes.append(
                 "Model weights are SYNTHETIC (seeded): latency stands for the real model's, "
                 "generated text and perplexity have no meaning."
             )
+        return notes
+
+    def _export_notes(self) -> list[str]:
+        """Return one line per ONNX backend with the export time of the run that first exported the model."""
+        notes = []
+        for backend_id, extras in self._extras.items():
+            isolated = extras.get("isolated") or {}
+            if isolated.get("export_s") is not None:
+                cached = " (cached since)" if isolated.get("export_from_cache") else ""
+                notes.append(f"{backend_id}: ONNX export took {isolated['export_s']:.1f} s on its first run{cached}.")
         return notes
 
     def memory_bandwidth(self) -> float:
