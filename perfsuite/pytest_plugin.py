@@ -158,9 +158,8 @@ def _sweeps(config: pytest.Config, profile) -> Sweeps:
     return Sweeps(**values)
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Route perfsuite's progress logs to the terminal; the reporter exists from session start."""
-    config = session.config
+def _show_progress(config: pytest.Config) -> None:
+    """Route perfsuite's progress logs to the terminal while benchmarks run."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None or config.getoption("verbose") < 0:
         return
@@ -218,6 +217,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not uses_model:
         return
 
+    # Only benchmark runs show progress; unit tests of perfsuite keep their output quiet.
+    _show_progress(session.config)
     perf_session = session.config.stash[SESSION_KEY]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     try:
