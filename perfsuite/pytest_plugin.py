@@ -6,6 +6,7 @@ configures, so a bad value is a usage error before anything is built.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -37,6 +38,8 @@ from perfsuite.session import PerfSession
 SESSION_KEY = pytest.StashKey[PerfSession]()
 PROGRESS_KEY = pytest.StashKey[logging.Handler]()
 GATE_KEY = pytest.StashKey[str]()
+# The two-sided Mann-Whitney U test reaches p < 0.01 only with 5 or more rounds per side (2 / C(10, 5) = 0.008).
+GATE_MIN_ROUNDS = 5
 
 # Sweep options: option name, environment variable, the Sweeps field, help text.
 SWEEP_OPTIONS = (
@@ -100,6 +103,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             help=f"comma-separated {meaning} (default: ${variable} or the profile's values)",
         )
     group.addoption(
+        "--perf-rounds",
+        default=os.environ.get("PERFSUITE_ROUNDS"),
+        help="timed rounds of each first-token and generate benchmark, replacing the profile's "
+        "(full: 10 and 5, quick: 3 and 3; default: $PERFSUITE_ROUNDS or the profile's)",
+    )
+    group.addoption(
         "--perf-gate",
         metavar="BASE",
         default=None,
@@ -124,13 +133,20 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         suite_config = _suite_config(config)
     except InvalidOptionError as error:
-        raise pytest.UsageError(str(error)) from None
+        raise pytest.UsageError(f"{error} (check the --perf-* options and PERFSUITE_* environment variables)") from None
 
     config.stash[SESSION_KEY] = PerfSession(suite_config)
 
 
 def _suite_config(config: pytest.Config) -> SuiteConfig:
     profile = QUICK_PROFILE if config.getoption("--perf-quick") else FULL_PROFILE
+    rounds = config.getoption("--perf-rounds")
+    if rounds:
+        counts = parse_int_list(rounds, "--perf-rounds")
+        if len(counts) != 1:
+            raise InvalidOptionError(f"invalid --perf-rounds value {rounds!r}; pass one whole number such as 10")
+        count = counts[0]
+        profile = dataclasses.replace(profile, first_token_rounds=count, generate_rounds=count)
     cache_dir = config.getoption("--perf-cache-dir")
     return SuiteConfig(
         model=ModelSpec.parse(config.getoption("--perf-model")),
@@ -186,6 +202,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"generate prompts {list(sweeps.generate_prompt_lengths)}, new tokens {list(sweeps.new_tokens)}, "
         f"batch sizes {list(sweeps.batch_sizes)}, threads {list(sweeps.thread_counts)}",
     ]
+    cores = collect_environment().physical_cores
+    if cores and max(sweeps.thread_counts) > cores:
+        lines.append(
+            f"perfsuite: NOTE: {max(sweeps.thread_counts)} threads exceed the {cores} physical cores; "
+            f"oversubscribed runs measure contention, not the runtime"
+        )
+    rounds = suite_config.profile.generate_rounds
+    if config.getoption("--perf-gate") and rounds < GATE_MIN_ROUNDS:
+        lines.append(
+            f"perfsuite: NOTE: with {rounds} generate rounds a single run cannot reach p < 0.01, so --perf-gate "
+            f"cannot flag generate metrics; use --perf-rounds {GATE_MIN_ROUNDS} or more, or pool runs with perfsuite ab"
+        )
     return lines + [f"perfsuite: {line}" for line in collect_environment().header_lines()]
 
 

@@ -47,12 +47,12 @@ def stability_problems(rounds_s: Sequence[float], limits: StabilityLimits) -> li
     if spread > limits.max_relative_spread:
         problems.append(
             f"rounds vary widely (IQR {spread:.0%} of the median, limit {limits.max_relative_spread:.0%}); "
-            f"close other programs, pin --perf-threads below the core count, or add rounds"
+            f"close other programs, pin --perf-threads below the core count, or raise --perf-rounds"
         )
     elif len(rounds_s) < limits.few_rounds and spread > limits.few_rounds_spread:
         problems.append(
             f"only {len(rounds_s)} rounds for an IQR of {spread:.0%} of the median; "
-            f"use the full profile (drop --perf-quick) for at least {limits.few_rounds} rounds"
+            f"pass --perf-rounds {limits.few_rounds} or more, or use the full profile (drop --perf-quick)"
         )
 
     shortest = min(rounds_s)

@@ -245,3 +245,24 @@ def test_export_failure_spares_other_backends(suite, tmp_path):
     assert outcomes.get("errors") == QUICK_PHASE_COUNT
     assert "backend onnxruntime could not be built" in result.stdout.str()
     assert str(not_a_folder) in result.stdout.str()
+
+
+def test_rounds_option_sets_rounds(suite, tmp_path):
+    result = run_suite(
+        suite, "--perf-model=synthetic:tiny", "--perf-backends=torch-fp32", "--perf-no-extras", "--perf-rounds=6",
+        f"--benchmark-json={tmp_path / 'run.json'}",
+    )
+    saved = json.loads((tmp_path / "run.json").read_text())
+    rounds = {bench["extra_info"]["phase"]: bench["stats"]["rounds"] for bench in saved["benchmarks"]}
+
+    assert result.ret == 0
+    assert rounds["generate"] == 6
+    assert rounds["first-token"] == 6
+    assert rounds["tokenize"] == 20
+
+
+def test_rounds_option_rejects_list(suite):
+    result = run_suite(suite, "--perf-rounds=3,5")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "'3,5'" in result.stderr.str()
