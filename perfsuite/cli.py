@@ -148,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # --help ends here, and main() still returns an exit code rather than exiting.
         return exit_request.code if isinstance(exit_request.code, int) else 0
 
-    _configure_logging(arguments.verbose)
+    # ab runs for minutes, so it always shows which side is running.
+    _configure_logging(arguments.verbose or arguments.command == "ab")
     try:
         if arguments.command == "compare":
             return _compare(arguments)

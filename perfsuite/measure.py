@@ -164,9 +164,9 @@ class PhaseBenchmark:
         }
 
     def _finish(self, work: Work, extra_info: dict[str, object]) -> None:
+        self._warn_if_unstable(extra_info)
         self.benchmark.extra_info.update(extra_info)
         self.session.record_result(work, self.backend, extra_info)
-        self._warn_if_unstable()
 
     def _run(self, work: Work, function: Callable[..., Any], args: tuple) -> Any:
         self.benchmark.group = work.group()
@@ -214,7 +214,9 @@ class PhaseBenchmark:
             return []
         return list(stats.stats.data)
 
-    def _warn_if_unstable(self) -> None:
+    def _warn_if_unstable(self, extra_info: dict[str, object]) -> None:
         limits = StabilityLimits(timer_resolution_s=perf_counter_resolution())
-        for problem in stability_problems(self._rounds_s(), limits):
+        problems = stability_problems(self._rounds_s(), limits)
+        extra_info["stability_problems"] = problems
+        for problem in problems:
             warnings.warn(UnstableResultWarning(f"{self.benchmark.name}: {problem}"), stacklevel=3)

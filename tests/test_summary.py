@@ -81,3 +81,17 @@ def test_overhead_above_limit_flagged():
 
     assert notes[0].startswith("NOTE: ")
     assert "above the 1% limit" in notes[0]
+
+
+def test_int8_note_flags_unstable():
+    unstable = _generate("torch-int8-dynamic", 0.010)
+    unstable.extra_info["stability_problems"] = ["rounds vary widely"]
+    rows = [
+        backend_row(_generate("torch-fp32", 0.027), "torch-fp32", {}),
+        backend_row(unstable, "torch-int8-dynamic", {}),
+    ]
+
+    notes = _int8_notes(rows)
+
+    assert rows[1].unstable
+    assert notes == ["torch-int8-dynamic decodes 2.70x faster than torch-fp32 (unstable rounds: confirm with a quieter or longer run)."]

@@ -24,6 +24,7 @@ class BackendRow:
     decode_tokens_per_second: float | None
     fraction_of_bound: float | None
     extras: dict[str, object]
+    unstable: bool = False
 
 
 def headline_result(results: list[BenchmarkResult], backend_id: str) -> BenchmarkResult | None:
@@ -57,6 +58,7 @@ def backend_row(result: BenchmarkResult | None, backend_id: str, extras: dict[st
         decode_tokens_per_second=_median_of(metrics.get("decode_tokens_per_second")),
         fraction_of_bound=bound.get("fraction_of_bound"),
         extras=extras,
+        unstable=bool(info.get("stability_problems")),
     )
 
 
@@ -67,6 +69,9 @@ def summary_lines(session: PerfSession) -> list[str]:
 
     lines = [_work_line(session.results, backend_ids)]
     lines += _table(rows)
+    lines.append(LEGEND)
+    if any(row.unstable for row in rows):
+        lines.append("* rounds of this row varied widely (see the warnings); treat its figures as rough.")
     lines += _int8_notes(rows)
     lines += session.summary_notes()
     return lines
@@ -82,6 +87,12 @@ def _work_line(results: list[BenchmarkResult], backend_ids: list[str]) -> str:
         f"{info['threads']} threads (medians over timed rounds; decode percentiles over every step):"
     )
 
+
+LEGEND = (
+    "TTFT: time to first token; tok p50/p90: per-token decode latency; tok/s: decode tokens per second; "
+    "bw bound: bandwidth-bound step time over measured p50; peak MB, load s, disk MB: from a fresh process; "
+    "max|dlogit|, agree, ppl: logit difference, greedy agreement and perplexity against torch-fp32."
+)
 
 COLUMNS = (
     ("backend", 20),
@@ -104,7 +115,7 @@ def _table(rows: list[BackendRow]) -> list[str]:
     lines = [header, "-" * len(header)]
     for row in rows:
         cells = [
-            row.backend_id,
+            row.backend_id + (" *" if row.unstable else ""),
             _number(row.time_to_first_token_s, 1e3, 1),
             _number(row.decode_p50_s, 1e3, 2),
             _number(row.decode_p90_s, 1e3, 2),
@@ -129,10 +140,13 @@ def _int8_notes(rows: list[BackendRow]) -> list[str]:
         if not int8_row or not fp32_row or not int8_row.decode_p50_s or not fp32_row.decode_p50_s:
             continue
         ratio = int8_row.decode_p50_s / fp32_row.decode_p50_s
+        caveat = " (unstable rounds: confirm with a quieter or longer run)" if int8_row.unstable or fp32_row.unstable else ""
         if ratio > 1:
-            notes.append(f"NOTE: {int8_id} decodes {ratio:.2f}x SLOWER than {fp32_id} on this CPU; int8 does not pay off here.")
+            notes.append(
+                f"NOTE: {int8_id} decodes {ratio:.2f}x SLOWER than {fp32_id} on this CPU; int8 does not pay off here{caveat}."
+            )
         else:
-            notes.append(f"{int8_id} decodes {1 / ratio:.2f}x faster than {fp32_id}.")
+            notes.append(f"{int8_id} decodes {1 / ratio:.2f}x faster than {fp32_id}{caveat}.")
     return notes
 
 
