@@ -219,7 +219,6 @@ class PerfSession:
             extras["load_s"] = isolated.model_load_s + isolated.backend_build_s
             extras["size_on_disk_bytes"] = isolated.size_on_disk_bytes
 
-        logger.info("Comparing %s with %s on real prompts", backend.backend_id, REFERENCE_BACKEND)
         reference = BACKENDS[REFERENCE_BACKEND](self.model(), backend.settings)
         prompts = [self.prompt(length) for length in QUALITY_PROMPT_LENGTHS]
         quality = compute_quality(backend, reference, prompts, profile.quality_steps, profile.perplexity_tokens)
