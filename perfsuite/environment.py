@@ -80,7 +80,9 @@ def current_commit(directory: Path | None = None) -> str | None:
         dirty = _git(["status", "--porcelain", "--untracked-files=no"], directory)
     except (OSError, subprocess.SubprocessError):
         return None
-    return commit + ("-dirty" if dirty else "") if commit else None
+    if not commit:
+        return None
+    return f"{commit}-dirty" if dirty else commit
 
 
 def _git(arguments: list[str], directory: Path | None) -> str:

@@ -107,9 +107,9 @@ def _input_array(value: Any) -> np.ndarray:
 class PhaseBenchmark:
     """Wraps pytest-benchmark's ``benchmark`` fixture for one backend.
 
-    Every call runs the profile's warmup rounds (excluded from the statistics, their
-    count recorded) and then a fixed number of rounds of one iteration each, all doing
-    the same work; it fills ``extra_info`` and warns when the rounds look unstable.
+    Every call runs the profile's warmup rounds, which are excluded from the statistics
+    and counted in extra_info, then a fixed number of rounds of one iteration each, all
+    doing the same work. It fills ``extra_info`` and warns when the rounds look unstable.
     """
 
     def __init__(self, benchmark: Any, backend: Backend, session: PerfSession) -> None:

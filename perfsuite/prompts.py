@@ -1,7 +1,7 @@
 """Prompts: real English text cut at exact token counts.
 
 The text is CPython's own documentation (``pydoc_data.topics``, shipped with every
-CPython), so prompts are real prose and code nobody here wrote, available offline.
+CPython), so prompts are real prose and code written independently of this suite, available offline.
 """
 
 from __future__ import annotations

@@ -338,7 +338,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     """Stamp every saved run with the requested model, sweeps, profile and environment.
 
     pytest-benchmark compares this stamp before the model is loaded, so it holds only what
-    the options fix; the loaded model's source and fingerprint go into each benchmark's extra_info.
+    the options fix. The loaded model's source and fingerprint go into each benchmark's extra_info.
     """
     perf_session = config.stash.get(SESSION_KEY, None)
     if perf_session is None:

@@ -1,7 +1,7 @@
 """ONNX Runtime dynamic int8: onnxruntime's own dynamic quantization of the exported graph.
 
 Whether int8 pays off depends on the CPU's integer kernels, so this backend may well be
-slower than its fp32 graph; the run summary says so when it is.
+slower than its fp32 graph. The run summary prints a note when it is.
 """
 
 from __future__ import annotations

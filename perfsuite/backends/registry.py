@@ -21,7 +21,7 @@ BACKENDS: dict[str, type[Backend]] = {
 
 REFERENCE_BACKEND = TorchBackend.backend_id
 
-# Each int8 backend and the fp32 backend it quantizes, so summaries can say when int8 is slower.
+# Each int8 backend and the fp32 backend it quantizes, so summaries can note when int8 is slower.
 INT8_COUNTERPARTS = {
     TorchInt8DynamicBackend.backend_id: TorchBackend.backend_id,
     OnnxRuntimeInt8Backend.backend_id: OnnxRuntimeBackend.backend_id,

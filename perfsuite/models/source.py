@@ -23,7 +23,7 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What was loaded: recorded in every saved benchmark and the run header."""
+    """Description of the loaded model, recorded in every saved benchmark and the run header."""
 
     requested: str
     kind: SpecKind
@@ -70,9 +70,9 @@ class LoadedModel:
 def load_model(spec: ModelSpec) -> LoadedModel:
     """Load the model that ``spec`` names.
 
-    A hub id is read from the local hub cache first; when it is neither cached nor
+    A hub id is read from the local hub cache first. When it is neither cached nor
     downloadable and a synthetic preset of the same name exists, that preset is used
-    instead and the fallback is recorded in ``ModelInfo.fallback_reason``.
+    instead, and the fallback is recorded in ``ModelInfo.fallback_reason``.
     """
     if spec.kind is SpecKind.SYNTHETIC:
         return _load_synthetic(str(spec), spec.value, fallback_reason=None)

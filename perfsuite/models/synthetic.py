@@ -3,7 +3,7 @@
 Latency of a transformer depends on its geometry (layers, heads, width, positions,
 vocabulary), not on its weight values, so a seeded model with distilgpt2's geometry
 times like distilgpt2 on machines that cannot download it. Its generated text is
-meaningless, and every report says the model is synthetic.
+meaningless, and every report marks the model as synthetic.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SYNTHETIC_SEED = 20261204
 
 @dataclass(frozen=True)
 class SyntheticPreset:
-    """The geometry of a synthetic GPT-2 and the hub model it stands in for, if any."""
+    """The geometry of a synthetic GPT-2 and the hub model it replaces, if any."""
 
     name: str
     n_layer: int
