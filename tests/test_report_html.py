@@ -77,3 +77,10 @@ def test_report_command_missing_run(tmp_path, capsys):
 
     assert code == 2
     assert str(missing) in capsys.readouterr().err
+
+
+def test_report_names_synthetic_model(recorded):
+    page = render_report(recorded)
+
+    assert "Model: synthetic:distilgpt2" in page
+    assert "SYNTHETIC weights" in page

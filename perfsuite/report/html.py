@@ -7,6 +7,7 @@ CI artifact viewer or attached to an issue, exactly as written.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from collections import defaultdict
@@ -169,6 +170,23 @@ def comparison_chart(result: GateResult) -> Chart | None:
     )
 
 
+def model_line(run: SavedRun) -> str:
+    """Return which model the run measured, read from its saved files, and say plainly when it is synthetic."""
+    for source in run.sources:
+        try:
+            document = json.loads(Path(source).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for benchmark in document.get("benchmarks", []):
+            model = benchmark.get("extra_info", {}).get("model")
+            if isinstance(model, dict):
+                text = f"Model: {model.get('source')}:{model.get('name')}, fingerprint {model.get('fingerprint')}."
+                if model.get("synthetic"):
+                    text += " SYNTHETIC weights: latency stands for the real model, output quality does not."
+                return text
+    return "Model: not recorded in these runs."
+
+
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
 
 
@@ -194,10 +212,11 @@ def render_report(run: SavedRun, comparison: GateResult | None = None) -> str:
     outcome = ""
     if comparison is not None:
         outcome = f"<p><strong>Gate: {html.escape(comparison.outcome.value)}</strong>: {html.escape(comparison.reason)}</p>"
+    model = html.escape(model_line(run))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>perfsuite report</title>"
         "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}svg{max-width:100%;height:auto}</style>"
-        f"</head><body><h1>perfsuite report</h1><p>Runs: {sources}</p>{outcome}{''.join(sections)}</body></html>\n"
+        f"</head><body><h1>perfsuite report</h1><p>Runs: {sources}</p><p>{model}</p>{outcome}{''.join(sections)}</body></html>\n"
     )
 
 
