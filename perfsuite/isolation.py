@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -42,6 +41,7 @@ from perfsuite.models.source import load_model
 from perfsuite.models.spec import ModelSpec
 from perfsuite.prompts import make_prompt
 from perfsuite.slowdown import Slowdown, apply_slowdown
+from perfsuite.timing import median, percentile
 
 logger = logging.getLogger(__name__)
 
@@ -258,9 +258,9 @@ def measure_latency(backend: Backend, input_ids: np.ndarray, new_tokens: int, ro
     step_seconds = [seconds for timing in timings for seconds in timing.decode_steps_s]
 
     return LatencySummary(
-        time_to_first_token_s=statistics.median(first_token_seconds),
-        decode_token_p50_s=statistics.median(step_seconds),
-        decode_token_p90_s=float(np.percentile(step_seconds, 90)),
+        time_to_first_token_s=median(first_token_seconds),
+        decode_token_p50_s=median(step_seconds),
+        decode_token_p90_s=percentile(step_seconds, 0.9),
         decode_steps=len(step_seconds),
         generated_ids=tuple(int(token) for token in runs[-1][0][0]),
     )

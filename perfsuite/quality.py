@@ -38,7 +38,7 @@ _CHARS_PER_TOKEN_BOUND = 8
 
 @dataclass(frozen=True)
 class QualityResult:
-    """How closely a backend reproduces the reference on the same prompts, and its perplexity.
+    """Agreement of a backend with the reference on the same prompts, and its perplexity.
 
     ``steps`` is the number of teacher-forced positions compared over all prompts
     (``len(prompt_lengths) * steps_per_prompt``) and the denominator of ``greedy_agreement``.

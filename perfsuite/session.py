@@ -77,22 +77,15 @@ class PerfSession:
         self._model: LoadedModel | None = None
         self._backends: dict[tuple[str, int], Backend | PerfsuiteError] = {}
         self._prompts: dict[int, Prompt] = {}
-        self.build_seconds: dict[str, float] = {}
         self.results: list[BenchmarkResult] = []
         self._bandwidth: float | None = None
         self._weight_bytes: dict[str, int | None] = {}
         self._extras: dict[str, dict[str, object]] = {}
 
-    @property
-    def model_loaded(self) -> bool:
-        return self._model is not None
-
     def model(self) -> LoadedModel:
         if self._model is None:
             torch.set_num_threads(self.config.max_threads)
-            started = time.perf_counter()
             self._model = load_model(self.config.model)
-            self.build_seconds["model"] = time.perf_counter() - started
             logger.debug("Model ready: %s", self._model.info.describe())
         return self._model
 
@@ -111,9 +104,6 @@ class PerfSession:
         if isinstance(built, PerfsuiteError):
             raise built
         return built
-
-    def built_backends(self) -> list[Backend]:
-        return [backend for backend in self._backends.values() if isinstance(backend, Backend)]
 
     def run_record(self) -> dict[str, object]:
         """Return what every saved benchmark records about the model and the environment."""
@@ -185,7 +175,6 @@ class PerfSession:
         if slowdown is not None and slowdown.backend_id == backend_id:
             apply_slowdown(backend, slowdown)
 
-        self.build_seconds[f"{backend_id}/{threads}"] = time.perf_counter() - started
         logger.info("Built backend %s in %.1f s", backend_id, time.perf_counter() - started)
 
         # Measured here, between timings, so nothing of this runs beside a timed round.

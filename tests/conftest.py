@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from perfsuite.backends.base import BackendSettings
+from perfsuite.backends.torch_fp32 import TorchBackend
+from perfsuite.backends.torch_int8_dynamic import TorchInt8DynamicBackend
 from perfsuite.models.source import LoadedModel, load_model
 from perfsuite.models.spec import ModelSpec
 
@@ -32,6 +34,17 @@ def export_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def backend_settings(export_cache_dir: Path) -> BackendSettings:
     return BackendSettings(threads=2, cache_dir=export_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def fp32_backend(tiny_model, backend_settings) -> TorchBackend:
+    """torch-fp32 on the tiny model: the reference of the backend and quality tests."""
+    return TorchBackend(tiny_model, backend_settings)
+
+
+@pytest.fixture(scope="session")
+def int8_backend(tiny_model, backend_settings) -> TorchInt8DynamicBackend:
+    return TorchInt8DynamicBackend(tiny_model, backend_settings)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from perfsuite.backends.torch_fp32 import TorchBackend
-from perfsuite.backends.torch_int8_dynamic import TorchInt8DynamicBackend
 from perfsuite.errors import InvalidOptionError, PromptTooLongError
 from perfsuite.models.source import load_model
 from perfsuite.models.spec import ModelSpec
@@ -25,28 +24,18 @@ STEPS = 8
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_model, backend_settings):
-    return TorchBackend(tiny_model, backend_settings)
-
-
-@pytest.fixture(scope="module")
-def int8_backend(tiny_model, backend_settings):
-    return TorchInt8DynamicBackend(tiny_model, backend_settings)
-
-
-@pytest.fixture(scope="module")
 def prompts(tiny_model):
     return [make_prompt(tiny_model.tokenizer, 16), make_prompt(tiny_model.tokenizer, 64)]
 
 
 @pytest.fixture(scope="module")
-def self_quality(reference, prompts):
-    return compute_quality(reference, reference, prompts, steps=STEPS)
+def self_quality(fp32_backend, prompts):
+    return compute_quality(fp32_backend, fp32_backend, prompts, steps=STEPS)
 
 
 @pytest.fixture(scope="module")
-def int8_quality(int8_backend, reference, prompts):
-    return compute_quality(int8_backend, reference, prompts, steps=STEPS)
+def int8_quality(int8_backend, fp32_backend, prompts):
+    return compute_quality(int8_backend, fp32_backend, prompts, steps=STEPS)
 
 
 @pytest.fixture(scope="module")
@@ -178,29 +167,29 @@ def test_record_is_json(int8_quality):
     assert record["greedy_agreement"] == int8_quality.greedy_agreement
 
 
-def test_zero_steps_rejected(reference, prompts):
+def test_zero_steps_rejected(fp32_backend, prompts):
     with pytest.raises(InvalidOptionError, match="steps must be at least 1"):
-        compute_quality(reference, reference, prompts, steps=0)
+        compute_quality(fp32_backend, fp32_backend, prompts, steps=0)
 
 
-def test_empty_prompts_rejected(reference):
+def test_empty_prompts_rejected(fp32_backend):
     with pytest.raises(InvalidOptionError, match="no prompts"):
-        compute_quality(reference, reference, [])
+        compute_quality(fp32_backend, fp32_backend, [])
 
 
-def test_prompt_too_long_rejected(reference, tiny_model):
+def test_prompt_too_long_rejected(fp32_backend, tiny_model):
     prompt = make_prompt(tiny_model.tokenizer, 250)
 
     with pytest.raises(PromptTooLongError):
-        compute_quality(reference, reference, [prompt], steps=STEPS)
+        compute_quality(fp32_backend, fp32_backend, [prompt], steps=STEPS)
 
 
-def test_different_models_rejected(reference, prompts, tmp_path):
+def test_different_models_rejected(fp32_backend, prompts, tmp_path):
     tweaked = load_model(ModelSpec.parse("synthetic:tiny")).model
     with torch.no_grad():
         tweaked.transformer.h[0].mlp.c_fc.bias[0] += 1.0
     tweaked.save_pretrained(tmp_path)
-    other = TorchBackend(load_model(ModelSpec.parse(str(tmp_path))), reference.settings)
+    other = TorchBackend(load_model(ModelSpec.parse(str(tmp_path))), fp32_backend.settings)
 
     with pytest.raises(InvalidOptionError, match="build both from the same LoadedModel"):
-        compute_quality(other, reference, prompts)
+        compute_quality(other, fp32_backend, prompts)

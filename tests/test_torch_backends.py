@@ -9,25 +9,13 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from perfsuite.backends.base import check_prompt_fits
-from perfsuite.backends.torch_fp32 import TorchBackend
 from perfsuite.backends.torch_int8_dynamic import (
-    TorchInt8DynamicBackend,
     conv1d_to_linear,
     count_int8_modules,
     quantize_dynamic_int8,
 )
 from perfsuite.errors import PromptTooLongError
 from perfsuite.prompts import make_prompt
-
-
-@pytest.fixture(scope="module")
-def fp32_backend(tiny_model, backend_settings):
-    return TorchBackend(tiny_model, backend_settings)
-
-
-@pytest.fixture(scope="module")
-def int8_backend(tiny_model, backend_settings):
-    return TorchInt8DynamicBackend(tiny_model, backend_settings)
 
 
 @pytest.fixture(scope="module")

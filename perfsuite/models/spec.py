@@ -33,7 +33,7 @@ class ModelSpec:
         """Parse ``text`` as ``synthetic:NAME``, a directory path or a hub id.
 
         A value that names an existing directory, or starts with ``/``, ``.`` or ``~``,
-        is a local directory; anything else is a hub id such as ``distilgpt2``.
+        is a local directory. Anything else is a hub id such as ``distilgpt2``.
         """
         text = text.strip()
         if not text:

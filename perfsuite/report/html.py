@@ -171,7 +171,7 @@ def comparison_chart(result: GateResult) -> Chart | None:
 
 
 def model_line(run: SavedRun) -> str:
-    """Return which model the run measured, read from its saved files, and say plainly when it is synthetic."""
+    """Return a line naming the model the run measured, read from its saved files, marking synthetic weights."""
     for source in run.sources:
         try:
             document = json.loads(Path(source).read_text(encoding="utf-8"))

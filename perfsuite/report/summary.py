@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from perfsuite.backends.registry import INT8_COUNTERPARTS
+from perfsuite.timing import median
 
 if TYPE_CHECKING:
     from perfsuite.session import BenchmarkResult, PerfSession
@@ -153,9 +154,7 @@ def _int8_notes(rows: list[BackendRow]) -> list[str]:
 def _median_of(entry: object) -> float | None:
     if not isinstance(entry, dict) or not entry.get("values"):
         return None
-    values = sorted(entry["values"])
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return median(entry["values"])
 
 
 def _number(value: object, scale: float, digits: int) -> str:
